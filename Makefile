@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` and `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+export VPP_CACHE ?= $(HOME)/.cache/vpp
+
+.PHONY: run test install deps lint typecheck pytest stack-down lock clean
+
+run: install
+	$(BIN)/vpp stack up
+	@echo
+	@echo "Temporal UI   http://127.0.0.1:8233/namespaces/vpp/workflows"
+	@echo "Keycloak      http://127.0.0.1:8080/admin  (admin / admin-dev)"
+	@echo "Stop with: make stack-down"
+
+test: install lint typecheck pytest
+
+install: deps
+	./scripts/install-python.sh
+
+deps:
+	./scripts/install-system.sh
+
+lint:
+	$(BIN)/ruff check vpp tests
+	$(BIN)/ruff format --check vpp tests
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/pytest -q -ra
+
+stack-down:
+	$(BIN)/vpp stack down
+
+# Re-resolve requirements.lock from pyproject.toml in a scratch virtualenv.
+lock:
+	rm -rf /tmp/vpp-lock && python3 -m venv /tmp/vpp-lock
+	/tmp/vpp-lock/bin/pip install -q -e '.[dev]'
+	( echo "# Exact versions of every dependency, resolved together on Python 3.11 (linux x86_64)."; \
+	  echo "# Regenerate after changing pyproject.toml: make lock"; \
+	  /tmp/vpp-lock/bin/pip freeze --all --exclude-editable | grep -v -i -E '^(vpp|pip)==' ) > requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

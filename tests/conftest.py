@@ -1,0 +1,42 @@
+"""Test settings: a stack of its own (ports and data dir) beside any developer stack."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vpp.config import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Every port shifted so the suite never touches a developer's running stack.
+TEST_ENV = {
+    "VPP_STACK__DATA_DIR": str(ROOT / ".vpp-test"),
+    "VPP_TEMPORAL__PORT": "17233",
+    "VPP_TEMPORAL__UI_PORT": "18233",
+    "VPP_TEMPORAL__HTTP_PORT": "17243",
+    "VPP_TEMPORAL__METRICS_PORT": "17244",
+    "VPP_MONGO__PORT": "27117",
+    "VPP_MONGO__DATABASE": "vpp_test",
+    "VPP_REDIS__PORT": "16379",
+    "VPP_MQTT__PORT": "11883",
+    "VPP_MQTT__NODE_ACCOUNTS": "2000",
+    "VPP_KEYCLOAK__PORT": "18080",
+    "VPP_KEYCLOAK__MANAGEMENT_PORT": "19000",
+    "VPP_API__PORT": "18000",
+}
+os.environ.update(TEST_ENV)
+# The suite runs its own SecantusDB unless VPP_TEST_MONGO_URI names a real mongod.
+_external_mongo = os.environ.get("VPP_TEST_MONGO_URI")
+if _external_mongo:
+    os.environ["VPP_MONGO__URI"] = _external_mongo
+else:
+    os.environ.pop("VPP_MONGO__URI", None)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    get_settings.cache_clear()
+    return Settings(_env_file=None)  # type: ignore[call-arg]

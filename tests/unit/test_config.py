@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from vpp.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _variables(model: type[BaseModel], prefix: str) -> list[str]:
+    names = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names += _variables(annotation, f"{prefix}{name.upper()}__")
+        else:
+            names.append(f"{prefix}{name.upper()}")
+    return names
+
+
+def test_env_example_documents_every_variable() -> None:
+    documented = set(
+        re.findall(r"^#?\s*(VPP_[A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M)
+    )
+    expected = set(_variables(Settings, "VPP_"))
+    assert expected - documented == set(), "missing from .env.example"
+    assert documented - expected == set(), "stale in .env.example"
+
+
+def test_nested_variables_override_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VPP_MQTT__PORT", "2883")
+    monkeypatch.setenv("VPP_MQTT__SERVICE_PASSWORD", "s3cret")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.mqtt.port == 2883
+    assert settings.mqtt.service_password.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+
+
+def test_mongo_uri_unset_means_the_stack_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VPP_MONGO__URI", raising=False)
+    monkeypatch.setenv("VPP_MONGO__PORT", "27999")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert not settings.mongo.external
+    assert settings.mongo.effective_uri.startswith("mongodb://127.0.0.1:27999/")
+
+
+def test_mongo_uri_set_means_external(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VPP_MONGO__URI", "mongodb://db.internal:27017/?replicaSet=rs0")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.mongo.external
+    assert settings.mongo.effective_uri == "mongodb://db.internal:27017/?replicaSet=rs0"
+
+
+def test_bad_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VPP_REDIS__PORT", "not-a-port")
+    with pytest.raises(ValidationError, match=r"redis\.port"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_telemetry_qos_is_zero_or_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VPP_MQTT__TELEMETRY_QOS", "2")
+    with pytest.raises(ValidationError, match="telemetry_qos"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

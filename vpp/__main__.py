@@ -1,0 +1,4 @@
+from vpp.cli import main
+
+if __name__ == "__main__":
+    main()

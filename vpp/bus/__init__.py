@@ -1,0 +1,1 @@
+"""The platform's message contracts: MQTT topics, broker credentials, Redis channels."""

@@ -1,0 +1,144 @@
+"""The platform's one `Settings`: every process reads it through `get_settings()`.
+
+Variables are prefixed `VPP_` and nested sections use `__`, e.g. `VPP_MQTT__PORT=1883`.
+`.env.example` lists every one of them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOOPBACK = "127.0.0.1"
+
+
+class StackSettings(BaseModel):
+    """Where the local stack keeps its data and the downloads it caches."""
+
+    data_dir: Path = Path(".vpp")
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "vpp")
+    keycloak_version: str = "26.5.6"
+    start_timeout_s: float = 180.0
+
+
+class TemporalSettings(BaseModel):
+    host: str = LOOPBACK
+    port: int = 7233
+    ui_port: int = 8233
+    http_port: int = 7243
+    metrics_port: int = 7244
+    namespace: str = "vpp"
+    io_task_queue: str = "vpp-io"
+    ml_task_queue: str = "vpp-ml"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.ui_port}/namespaces/{self.namespace}/workflows"
+
+
+class MongoSettings(BaseModel):
+    """`uri` unset means the stack's own SecantusDB on `host:port`; set, it is used as is."""
+
+    uri: SecretStr | None = None
+    host: str = LOOPBACK
+    port: int = 27017
+    database: str = "vpp"
+    telemetry_retention_days: int = 30
+
+    @property
+    def external(self) -> bool:
+        return self.uri is not None
+
+    @property
+    def effective_uri(self) -> str:
+        if self.uri is not None:
+            return self.uri.get_secret_value()
+        return f"mongodb://{self.host}:{self.port}/?directConnection=true"
+
+
+class RedisSettings(BaseModel):
+    host: str = LOOPBACK
+    port: int = 6379
+    db: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+
+class MqttSettings(BaseModel):
+    host: str = LOOPBACK
+    port: int = 1883
+    topic_prefix: str = "vpp/v1"
+    telemetry_qos: int = Field(default=1, ge=0, le=1)
+    service_username: str = "vpp-service"
+    service_password: SecretStr = SecretStr("vpp-service-dev")
+    # Each node's password is derived from this secret and its id, so the broker's
+    # password file and the simulator agree without a shared credentials file.
+    node_secret: SecretStr = SecretStr("vpp-node-dev")
+    node_accounts: int = Field(default=20_000, ge=0)
+    node_id_format: str = "node-{n:05d}"
+    # Mosquitto's defaults (1,000 queued, 20 in flight) drop QoS 1 messages to a slow
+    # subscriber; see FACTS.md.
+    max_queued_messages: int = 1_000_000
+    max_inflight_messages: int = 1_000
+
+
+class KeycloakSettings(BaseModel):
+    host: str = LOOPBACK
+    port: int = 8080
+    management_port: int = 9000
+    realm: str = "vpp"
+    admin_username: str = "admin"
+    admin_password: SecretStr = SecretStr("admin-dev")
+    dashboard_client_id: str = "vpp-dashboard"
+    automation_client_id: str = "vpp-automation"
+    automation_client_secret: SecretStr = SecretStr("vpp-automation-dev-secret")
+    audience: str = "vpp-api"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.url}/realms/{self.realm}"
+
+
+class ApiSettings(BaseModel):
+    host: str = LOOPBACK
+    port: int = 8000
+    graphiql: bool = True
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VPP_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    stack: StackSettings = StackSettings()
+    temporal: TemporalSettings = TemporalSettings()
+    mongo: MongoSettings = MongoSettings()
+    redis: RedisSettings = RedisSettings()
+    mqtt: MqttSettings = MqttSettings()
+    keycloak: KeycloakSettings = KeycloakSettings()
+    api: ApiSettings = ApiSettings()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
