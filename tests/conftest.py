@@ -11,21 +11,29 @@ from vpp.config import Settings, get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Every port shifted so the suite never touches a developer's running stack.
+# Every port shifted so the suite never touches a developer's running stack;
+# VPP_TEST_PORT_OFFSET shifts it again so two suites can run side by side.
+PORT_OFFSET = int(os.environ.get("VPP_TEST_PORT_OFFSET", "0"))
+
+
+def shifted_port(base: int) -> str:
+    return str(base + PORT_OFFSET)
+
+
 TEST_ENV = {
-    "VPP_STACK__DATA_DIR": str(ROOT / ".vpp-test"),
-    "VPP_TEMPORAL__PORT": "17233",
-    "VPP_TEMPORAL__UI_PORT": "18233",
-    "VPP_TEMPORAL__HTTP_PORT": "17243",
-    "VPP_TEMPORAL__METRICS_PORT": "17244",
-    "VPP_MONGO__PORT": "27117",
+    "VPP_STACK__DATA_DIR": str(ROOT / (f".vpp-test-{PORT_OFFSET}" if PORT_OFFSET else ".vpp-test")),
+    "VPP_TEMPORAL__PORT": shifted_port(17233),
+    "VPP_TEMPORAL__UI_PORT": shifted_port(18233),
+    "VPP_TEMPORAL__HTTP_PORT": shifted_port(17243),
+    "VPP_TEMPORAL__METRICS_PORT": shifted_port(17244),
+    "VPP_MONGO__PORT": shifted_port(27117),
     "VPP_MONGO__DATABASE": "vpp_test",
-    "VPP_REDIS__PORT": "16379",
-    "VPP_MQTT__PORT": "11883",
+    "VPP_REDIS__PORT": shifted_port(16379),
+    "VPP_MQTT__PORT": shifted_port(11883),
     "VPP_MQTT__NODE_ACCOUNTS": "2000",
-    "VPP_KEYCLOAK__PORT": "18080",
-    "VPP_KEYCLOAK__MANAGEMENT_PORT": "19000",
-    "VPP_API__PORT": "18000",
+    "VPP_KEYCLOAK__PORT": shifted_port(18080),
+    "VPP_KEYCLOAK__MANAGEMENT_PORT": shifted_port(19000),
+    "VPP_API__PORT": shifted_port(18000),
 }
 os.environ.update(TEST_ENV)
 # The suite runs its own SecantusDB unless VPP_TEST_MONGO_URI names a real mongod.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TEST_ENV
+from tests.conftest import ROOT, TEST_ENV, shifted_port
 from vpp.stack.process import port_in_use
 
 # Fast servers only; Keycloak's reuse is covered against the session stack below.
@@ -33,7 +33,7 @@ def _vpp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def _processes_using(data_dir: Path) -> list[int]:
     """Processes of the side stack: by data dir, or by port for redis (it retitles itself)."""
-    marks = (str(data_dir), "127.0.0.1:26379")
+    marks = (str(data_dir), f"127.0.0.1:{shifted_port(26379)}")
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -62,9 +62,9 @@ def side_stack_env(side_dir: Path) -> Iterator[dict[str, str]]:
     env.update(
         {
             "VPP_STACK__DATA_DIR": str(side_dir),
-            "VPP_MONGO__PORT": "27217",
-            "VPP_REDIS__PORT": "26379",
-            "VPP_MQTT__PORT": "21883",
+            "VPP_MONGO__PORT": shifted_port(27217),
+            "VPP_REDIS__PORT": shifted_port(26379),
+            "VPP_MQTT__PORT": shifted_port(21883),
             "VPP_MQTT__NODE_ACCOUNTS": "10",
         }
     )
@@ -95,7 +95,7 @@ def test_up_twice_leaves_one_set_and_down_leaves_none(
     assert down.returncode == 0, down.stderr
     assert _processes_using(data_dir) == []
     for port in (27217, 26379, 21883):
-        assert not port_in_use("127.0.0.1", port)
+        assert not port_in_use("127.0.0.1", int(shifted_port(port)))
     stopped = _vpp(side_stack_env, "stack", "status", *SERVERS)
     assert stopped.returncode == 1
     assert stopped.stdout.count(" not running ") == len(SERVERS)
@@ -104,13 +104,13 @@ def test_up_twice_leaves_one_set_and_down_leaves_none(
 def test_port_already_taken_gives_one_clear_line(side_stack_env: dict[str, str]) -> None:
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        squatter.bind(("127.0.0.1", 26379))
+        squatter.bind(("127.0.0.1", int(shifted_port(26379))))
         squatter.listen()
         result = _vpp(side_stack_env, "stack", "up", "redis")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert "redis: port 127.0.0.1:26379 is already in use" in lines[0]
+    assert f"redis: port 127.0.0.1:{shifted_port(26379)} is already in use" in lines[0]
     assert "VPP_REDIS__PORT" in lines[0]
 
 

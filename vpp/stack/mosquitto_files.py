@@ -69,6 +69,10 @@ class MosquittoFiles:
         self.config.write_text(_render("mosquitto.conf.template", values))
         self.acl_file.write_text(_render("acl.template", values))
         self._write_passwords(mqtt)
+
+    def hand_to_broker_user(self) -> None:
+        """Started as root, mosquitto drops to user `mosquitto` and exits if it cannot read
+        its files or write its persistence folder: give them to it, and check it can enter."""
         _hand_to_broker_user(
             [self.root, self.config, self.acl_file, self.password_file, self.persistence_dir]
         )
@@ -110,8 +114,6 @@ def _render(template: str, values: dict[str, str]) -> str:
 
 
 def _hand_to_broker_user(paths: list[Path]) -> None:
-    # Started as root, mosquitto drops to user `mosquitto` and exits if it cannot read
-    # its files or write its persistence folder.
     if os.geteuid() != 0:
         return
     try:

@@ -273,6 +273,7 @@ class MosquittoServer(Server):
         binary = _require("mosquitto", "install it with `apt-get install mosquitto`")
         files = MosquittoFiles(self.data_dir)
         files.write(self.settings.mqtt)
+        files.hand_to_broker_user()
         return Launch([binary, "-c", str(files.config)])
 
     async def healthy(self) -> bool:
