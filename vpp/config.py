@@ -91,6 +91,38 @@ class MqttSettings(BaseModel):
     max_inflight_messages: int = 1_000
 
 
+class IngestSettings(BaseModel):
+    """The telemetry ingester: MQTT shared subscription -> MongoDB batches + Redis live push."""
+
+    share_group: str = "ingest"
+    batch_size: int = Field(default=500, ge=1)
+    flush_interval_s: float = Field(default=0.2, gt=0)
+    # Readings held while the store is away; past this, ingest stops acknowledging and
+    # the broker keeps the rest (QoS 1 back-pressure).
+    max_buffered: int = Field(default=50_000, ge=1)
+    # A node unheard for this long counts as offline.
+    offline_after_s: float = Field(default=30.0, gt=0)
+    aggregate_cache_s: float = Field(default=10.0, gt=0)
+    metrics_port: int = 9101
+
+
+class EdgeSimSettings(BaseModel):
+    """The edge simulator: many simulated DER nodes in one process."""
+
+    nodes: int = Field(default=20, ge=0)
+    home_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    interval_s: float = Field(default=5.0, gt=0)
+    # Simulated seconds per real second (1 = real time).
+    speed: float = Field(default=1.0, gt=0)
+    first_node: int = Field(default=1, ge=1)
+    buffer_size: int = Field(default=10_000, ge=1)
+    data_dir: Path = Path("../shared/data/citylearn_2022")
+    mqtt_enabled: bool = True
+    http_fallback_url: str = "http://127.0.0.1:8000/api/telemetry"
+    status_port: int = 8101
+    seed: int = 7
+
+
 class KeycloakSettings(BaseModel):
     host: str = LOOPBACK
     port: int = 8080
@@ -136,6 +168,8 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     mqtt: MqttSettings = MqttSettings()
     keycloak: KeycloakSettings = KeycloakSettings()
+    ingest: IngestSettings = IngestSettings()
+    edge_sim: EdgeSimSettings = EdgeSimSettings()
     api: ApiSettings = ApiSettings()
 
 
