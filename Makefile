@@ -1,7 +1,6 @@
 # The two commands of the README: `make run` and `make test`.
 VENV ?= .venv
 BIN := $(VENV)/bin
-export VPP_CACHE ?= $(HOME)/.cache/vpp
 
 .PHONY: run test install deps lint typecheck pytest stack-down lock clean
 

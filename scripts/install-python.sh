@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The project's virtualenv (.venv) with the exact versions of requirements.lock.
-# Wheels are kept in a cache outside the checkout (VPP_CACHE, default ~/.cache/vpp), so a
+# Wheels are kept in the cache outside the checkout (VPP_STACK__CACHE_DIR, default
+# ~/.cache/vpp, which also holds the Keycloak distribution), so a
 # fresh clone installs PyTorch and the rest without downloading them again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=${VENV:-.venv}
-CACHE=${VPP_CACHE:-$HOME/.cache/vpp}
+CACHE=${VPP_STACK__CACHE_DIR:-$HOME/.cache/vpp}
 WHEELS="$CACHE/wheels"
 PYTHON=${PYTHON:-python3}
 stamp="$VENV/.vpp-installed"
