@@ -4,20 +4,16 @@ import uuid
 
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from tests.integration.retry_workflow import FlakyInput, FlakyWorkflow, flaky_greet
 from vpp import search_attributes
 from vpp.config import Settings
+from vpp.temporal_client import connect
 
 
 async def _client(settings: Settings) -> Client:
-    return await Client.connect(
-        settings.temporal.address,
-        namespace=settings.temporal.namespace,
-        data_converter=pydantic_data_converter,
-    )
+    return await connect(settings.temporal)
 
 
 async def test_activity_that_fails_once_succeeds_on_retry(settings: Settings) -> None:
