@@ -25,6 +25,9 @@ def ensure_distribution(cache_dir: Path, version: str) -> Path:
     _unpack(archive, root)
     if not launcher.exists():
         raise StackError(f"keycloak: {archive} unpacked but has no bin/kc.sh; delete it and retry")
+    # Unpacked, the archive and Maven's own copy of it are 330 MB of nothing.
+    archive.unlink()
+    shutil.rmtree(cache_dir / "m2" / "org" / "keycloak", ignore_errors=True)
     return home
 
 
