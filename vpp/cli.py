@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from vpp.config import get_settings
+from vpp.edge_sim.command import run as edge_sim_run
 from vpp.stack import ServerReport, Stack, StackError, State
 from vpp.stack.process import tail
 from vpp.stack.servers import SERVER_NAMES
@@ -16,6 +17,7 @@ from vpp.stack.servers import SERVER_NAMES
 app = typer.Typer(help="Virtual Power Plant platform.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack of real servers (no Docker needed).")
 app.add_typer(stack_app, name="stack")
+app.command("edge-sim")(edge_sim_run)
 
 Names = Annotated[
     list[str] | None,

@@ -13,6 +13,9 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOOPBACK = "127.0.0.1"
+# The public datasets sit in `shared/` beside the checkout (see the README); an
+# absolute default so every process finds them whatever its working directory.
+SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 class StackSettings(BaseModel):
@@ -116,7 +119,7 @@ class EdgeSimSettings(BaseModel):
     speed: float = Field(default=1.0, gt=0)
     first_node: int = Field(default=1, ge=1)
     buffer_size: int = Field(default=10_000, ge=1)
-    data_dir: Path = Path("../shared/data/citylearn_2022")
+    data_dir: Path = SHARED_DATA_DIR / "citylearn_2022"
     mqtt_enabled: bool = True
     http_fallback_url: str = "http://127.0.0.1:8000/api/telemetry"
     status_port: int = 8101
