@@ -1,0 +1,1 @@
+"""Temporal workers, one module per task queue."""
