@@ -1,0 +1,77 @@
+"""`vpp schedules apply` against the real Temporal dev server: twice leaves one schedule per
+cycle, with the definition it was given."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client, ScheduleActionStartWorkflow
+from typer.testing import CliRunner
+
+from vpp.config import Settings, get_settings
+from vpp.schedules import (
+    FORECAST_CYCLE_SCHEDULE,
+    FORECAST_TRAIN_SCHEDULE,
+    Applied,
+    all_definitions,
+    apply,
+    describe,
+)
+from vpp.schedules_command import schedules_app
+from vpp.temporal_client import connect
+
+IDS = [FORECAST_CYCLE_SCHEDULE, FORECAST_TRAIN_SCHEDULE]
+
+
+@pytest.fixture
+async def temporal(settings: Settings) -> AsyncIterator[Client]:
+    client = await connect(settings.temporal)
+    yield client
+    # The schedules would start cycles on a queue no test worker polls.
+    for schedule_id in IDS:
+        async for s in await client.list_schedules():
+            if s.id == schedule_id:
+                await client.get_schedule_handle(schedule_id).delete()
+
+
+async def _ids(client: Client) -> list[str]:
+    return [s.id async for s in await client.list_schedules() if s.id in IDS]
+
+
+async def test_apply_twice_leaves_one_schedule_per_cycle(
+    temporal: Client, settings: Settings
+) -> None:
+    definitions = all_definitions(settings)
+    first = await apply(temporal, definitions)
+    second = await apply(temporal, definitions)
+    assert set(first) == set(second) == set(IDS)
+    assert set(second.values()) == {Applied.UPDATED}
+    assert sorted(await _ids(temporal)) == sorted(IDS)
+
+    cycle = await temporal.get_schedule_handle(FORECAST_CYCLE_SCHEDULE).describe()
+    action = cycle.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert action.workflow == "ForecastCycleWorkflow"
+    assert action.task_queue == settings.temporal.ml_task_queue
+    assert [i.every for i in cycle.schedule.spec.intervals] == [timedelta(minutes=15)]
+    train = await temporal.get_schedule_handle(FORECAST_TRAIN_SCHEDULE).describe()
+    assert isinstance(train.schedule.action, ScheduleActionStartWorkflow)
+    assert train.schedule.action.workflow == "TrainForecastWorkflow"
+    assert [c.hour[0].start for c in train.schedule.spec.calendars] == [2]
+
+    lines = await describe(temporal, IDS)
+    assert lines[0].startswith("forecast-cycle: ForecastCycleWorkflow on vpp-ml, every 0:15:00")
+    assert lines[1].startswith("forecast-train: TrainForecastWorkflow on vpp-ml, daily at 02:30")
+
+
+async def test_the_command_applies_and_describes(temporal: Client, settings: Settings) -> None:
+    get_settings.cache_clear()
+    # The command runs its own event loop: give it a thread.
+    result = await asyncio.to_thread(CliRunner().invoke, schedules_app, ["apply"])
+    assert result.exit_code == 0, result.output
+    assert "forecast-cycle: " in result.output
+    assert "ForecastCycleWorkflow on vpp-ml" in result.output
+    assert sorted(await _ids(temporal)) == sorted(IDS)

@@ -1,0 +1,53 @@
+"""MASE, coverage and friends on series small enough to check by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vpp.ml.forecast import metrics
+from vpp.ml.forecast.backtest import seasonal_naive
+
+
+def test_mae_and_rmse() -> None:
+    actual = np.array([[1.0, 2.0, 3.0, 4.0]])
+    predicted = np.array([[2.0, 2.0, 1.0, 4.0]])
+    assert metrics.mae(actual, predicted) == pytest.approx(0.75)  # (1 + 0 + 2 + 0) / 4
+    assert metrics.rmse(actual, predicted) == pytest.approx(math.sqrt(5 / 4))
+
+
+def test_mase_is_the_ratio_of_maes_on_the_same_points() -> None:
+    actual = np.array([[10.0, 10.0], [20.0, 20.0]])
+    model = np.array([[11.0, 9.0], [20.0, 22.0]])  # MAE 1
+    naive = np.array([[12.0, 8.0], [24.0, 16.0]])  # MAE 3
+    assert metrics.mase(actual, model, naive) == pytest.approx(1 / 3)
+    assert metrics.mase(actual, naive, naive) == 1.0
+    assert math.isnan(metrics.mase(actual, model, actual))  # a perfect naive: undefined
+
+
+def test_coverage_counts_actuals_inside_the_interval_bounds_included() -> None:
+    actual = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    lower = np.array([0.0, 2.0, 3.5, 3.0, 6.0])
+    upper = np.array([2.0, 3.0, 4.0, 4.0, 7.0])
+    assert metrics.coverage(actual, lower, upper) == pytest.approx(3 / 5)
+
+
+def test_shapes_must_match() -> None:
+    with pytest.raises(ValueError, match="shapes"):
+        metrics.mae(np.zeros(3), np.zeros(4))
+
+
+def test_seasonal_naive_repeats_the_last_season() -> None:
+    values = np.arange(100.0)
+    np.testing.assert_array_equal(seasonal_naive(values, 48, 24, 24), np.arange(24.0, 48.0))
+    # Beyond one season the last season repeats.
+    np.testing.assert_array_equal(seasonal_naive(values, 10, 6, 4), [6, 7, 8, 9, 6, 7])
+
+
+def test_score_bundles_the_metrics() -> None:
+    actual = np.array([[1.0, 2.0], [3.0, 4.0]])
+    q50 = actual + 0.5
+    s = metrics.score(actual, actual - 1, q50, actual + 1, actual + 1.0)
+    assert (s.mae, s.mase, s.coverage_80, s.naive_mae, s.points) == (0.5, 0.5, 1.0, 1.0, 4)

@@ -1,0 +1,171 @@
+"""The forecasters: causal residual transform, quantiles, storage, and no leakage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.unit.forecast.conftest import START, daily_series
+from vpp.ml.forecast import models
+from vpp.ml.forecast.citylearn import LeakageError
+from vpp.ml.forecast.models import (
+    DAY_H,
+    TRANSFORM_H,
+    ForecastError,
+    SeriesWindow,
+    SiteWindow,
+    baseline_and_level,
+    load_forecaster,
+    make_forecaster,
+)
+from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
+
+
+def site(days: int, seed: int = 1) -> SiteWindow:
+    rng = np.random.default_rng(seed)
+    hours = days * 24
+    return SiteWindow(
+        START,
+        {
+            "temperature_c": 20 + 5 * rng.standard_normal(hours),
+            "humidity_pct": 50 + 10 * rng.standard_normal(hours),
+            "diffuse_w_m2": np.abs(100 * rng.standard_normal(hours)),
+            "direct_w_m2": np.abs(300 * rng.standard_normal(hours)),
+        },
+    )
+
+
+def test_baseline_and_level_read_only_values_a_day_or_more_before() -> None:
+    values = np.random.default_rng(0).random(400)
+    base, level = baseline_and_level(values, 24, 1e-3)
+    j = 300
+    changed = values.copy()
+    changed[j] += 10.0
+    base2, level2 = baseline_and_level(changed, 24, 1e-3)
+    differs = ~np.isclose(base, base2, equal_nan=True) | ~np.isclose(level, level2, equal_nan=True)
+    assert differs.any()
+    assert np.flatnonzero(differs).min() >= j + DAY_H
+    # Reaching further than a day ahead would need values after the origin.
+    with pytest.raises(ForecastError):
+        baseline_and_level(values, 25, 1e-3)
+
+
+def test_baseline_is_the_median_of_the_same_hour_over_a_week() -> None:
+    values = np.arange(400.0)
+    base, level = baseline_and_level(values, 0, 1e-3)
+    t = 300
+    assert base[t] == np.median([t - 24 * k for k in range(1, 8)])
+    assert level[t] == pytest.approx(np.mean(values[t - 192 : t - 24]))
+    assert np.isnan(base[:168]).all()
+    assert np.isnan(level[:TRANSFORM_H]).all()
+
+
+def test_seasonal_naive_repeats_yesterday_with_an_interval_from_daily_changes(
+    small: ForecastSettings,
+) -> None:
+    w = daily_series("a", 30)
+    [f] = make_forecaster(ModelKind.SEASONAL_NAIVE, Target.LOAD, small).predict([w], 24)
+    np.testing.assert_allclose(f.q50, w.values[-24:])
+    assert f.start == w.end
+    assert (f.q10 <= f.q50).all()
+    assert (f.q50 <= f.q90).all()
+    assert (f.q90 - f.q10).mean() > 0.1  # noise of 0.1 on both days
+
+
+def test_a_window_too_short_is_refused(small: ForecastSettings) -> None:
+    w = daily_series("a", 10)
+    lgbm = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
+    lgbm.fitted = True
+    lgbm.model = object()
+    with pytest.raises(ForecastError, match="needs"):
+        lgbm.predict([w], 24, site(10))
+
+
+@pytest.mark.parametrize("kind", [ModelKind.EXP_SMOOTHING, ModelKind.LIGHTGBM, ModelKind.TIDE])
+def test_every_model_gives_ordered_nonnegative_quantiles(
+    kind: ModelKind, small: ForecastSettings
+) -> None:
+    train = [daily_series(f"s{i}", 40, seed=i, level=1.0 + i) for i in range(3)]
+    forecaster = make_forecaster(kind, Target.LOAD, small)
+    forecaster.fit(train, site(40))
+    windows = [w.tail(small.lookback_h) for w in train]
+    out = forecaster.predict(windows, 24, site(40))
+    assert [f.series_id for f in out] == ["s0", "s1", "s2"]
+    for f, w in zip(out, windows, strict=True):
+        assert f.steps == 24
+        assert f.start == w.end
+        assert (f.q10 <= f.q50).all()
+        assert (f.q50 <= f.q90).all()
+        assert (f.q10 >= 0).all()
+        # The shape is learnt: the median follows yesterday within the noise.
+        assert np.abs(f.q50 - w.values[-24:]).mean() < 0.5
+
+
+def test_a_global_model_survives_save_and_load(tmp_path: Path, small: ForecastSettings) -> None:
+    train = [daily_series(f"s{i}", 40, seed=i) for i in range(2)]
+    lgbm = make_forecaster(ModelKind.LIGHTGBM, Target.PV, small)
+    lgbm.fit(train, site(40))
+    lgbm.save(tmp_path)
+    again = load_forecaster(tmp_path)
+    assert (again.kind, again.target, again.fitted) == (ModelKind.LIGHTGBM, Target.PV, True)
+    w = [t.tail(small.lookback_h) for t in train]
+    a = lgbm.predict(w, 24, site(40))
+    b = again.predict(w, 24, site(40))
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x.q50, y.q50)
+
+
+def test_nothing_after_the_origin_reaches_a_model(
+    small: ForecastSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Covariates are cut at the window's end, carry no *_predicted_* column, and changing
+    the weather or the load after the origin changes nothing."""
+    train = [daily_series(f"s{i}", 40, seed=i) for i in range(2)]
+    weather = site(40)
+    lgbm = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
+    lgbm.fit(train, weather)
+
+    seen: list[Any] = []
+    real_predict = lgbm.model.predict
+
+    def spy(n: int, **kwargs: Any) -> Any:
+        seen.append(kwargs)
+        return real_predict(n, **kwargs)
+
+    monkeypatch.setattr(lgbm.model, "predict", spy)
+    origin_h = 30 * 24
+    window = SeriesWindow("s0", START, train[0].values[:origin_h])
+    [before] = lgbm.predict([window], 24, weather)
+    origin = START + timedelta(hours=origin_h)
+    for covariates in seen[0]["past_covariates"]:
+        assert covariates.end_time() < origin.replace(tzinfo=None)
+        assert not [c for c in covariates.components if "predict" in c]
+    for target in seen[0]["series"]:
+        assert target.end_time() < origin.replace(tzinfo=None)
+
+    future = {k: v.copy() for k, v in weather.channels.items()}
+    for v in future.values():
+        v[origin_h:] += 1000.0
+    [after] = lgbm.predict([window], 24, SiteWindow(START, future))
+    np.testing.assert_allclose(before.q50, after.q50)
+
+
+def test_a_site_window_refuses_a_predicted_channel() -> None:
+    with pytest.raises(LeakageError):
+        SiteWindow(START, {"outdoor_dry_bulb_temperature_predicted_1": np.zeros(3)})
+
+
+def test_a_site_window_will_not_reach_past_what_it_holds() -> None:
+    weather = site(2)
+    with pytest.raises(ForecastError, match="covers"):
+        weather.between(START, START + timedelta(hours=49))
+
+
+def test_models_module_names_every_kind() -> None:
+    settings = ForecastSettings()
+    for kind in ModelKind:
+        assert models.make_forecaster(kind, Target.LOAD, settings).kind is kind

@@ -1,0 +1,1 @@
+"""Machine learning: forecasting (darts) and, later, optimisation."""

@@ -1,0 +1,698 @@
+"""The candidate forecasters, all through darts, behind one interface.
+
+Every forecaster turns hourly history windows (`SeriesWindow`, ending at the forecast's
+origin) into 10/50/90 % quantiles of the next `n` hours (`QuantileForecast`):
+
+- `seasonal_naive`: darts `NaiveSeasonal(K=24)`, the value one day earlier; its interval is
+  the spread of the window's own day-on-day changes at that hour of day (last 28 days).
+  Every metric is measured against it, and the cycle falls back to it.
+- `exp_smoothing`: darts `ExponentialSmoothing` (Holt-Winters, additive daily season),
+  refit on each window's last `fit_window_h` hours; quantiles from its simulated paths.
+- `lightgbm`: darts `LightGBMModel`, quantile regression, one model for all series.
+- `tide`: darts `TiDEModel`, quantile loss, one model for all series; small enough to train
+  on 2 CPUs in a few minutes.
+
+The two global models learn a *residual* on a robust baseline, which keeps one model
+valid for a 2 kW home and a 100-home fleet alike, and in summer after training on
+winter (trees do not extrapolate levels):
+
+    y(T) = b(T) + s(T) * r(T)
+    b(T) = the median of y(T - 24 k), k = 1..7      (same hour, the last seven days)
+    s(T) = the mean of y over [T - 192 h, T - 24 h)  (a recent level, floored)
+
+Both b and s use only values at least 24 h before T, so for a horizon up to 24 h they are
+known at the origin; the model forecasts quantiles of r, which map to quantiles of y
+because s > 0. Covariates known at forecast time: calendar (cyclic hour of day and day
+of week, darts encoders computed from the timestamps) and the site's *measured* weather,
+lagged (darts past covariates, and cut at each window's end, so nothing after the origin
+can reach a model). `assert_no_future_columns` guards every covariate's name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from vpp.ml.forecast.citylearn import assert_no_future_columns, hour_index
+from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
+
+log = logging.getLogger(__name__)
+
+FloatArray = npt.NDArray[np.float64]
+QUANTILES = (0.1, 0.5, 0.9)
+DAY_H = 24
+BASELINE_DAYS = 7
+# Hours before T the residual transform reads: b needs 7 days, s a week ending a day back.
+TRANSFORM_H = DAY_H + BASELINE_DAYS * DAY_H
+NAIVE_INTERVAL_DAYS = 28
+META_FILE = "forecaster.json"
+DARTS_FILE = "model.darts"
+Progress = Callable[[float], None]
+
+
+class ForecastError(RuntimeError):
+    """A forecaster cannot forecast these windows (too short, too far, not fitted)."""
+
+
+@dataclass(frozen=True)
+class SeriesWindow:
+    """Hourly values of one series from `start`; the forecast starts where they end."""
+
+    series_id: str
+    start: datetime
+    values: FloatArray
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None:
+            raise ValueError("start must carry a time zone")
+        if self.values.ndim != 1 or not np.all(np.isfinite(self.values)):
+            raise ValueError(f"{self.series_id}: values must be a finite 1-d array")
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(hours=len(self.values))
+
+    def tail(self, hours: int) -> SeriesWindow:
+        if hours >= len(self.values):
+            return self
+        cut = len(self.values) - hours
+        return SeriesWindow(self.series_id, self.start + timedelta(hours=cut), self.values[cut:])
+
+
+@dataclass(frozen=True)
+class SiteWindow:
+    """Measured site weather, hourly from `start` (channels of `WEATHER_CHANNELS`)."""
+
+    start: datetime
+    channels: dict[str, FloatArray]
+
+    def __post_init__(self) -> None:
+        assert_no_future_columns(self.channels)
+        lengths = {len(v) for v in self.channels.values()}
+        if len(lengths) != 1:
+            raise ValueError("site channels differ in length")
+
+    @property
+    def hours(self) -> int:
+        return len(next(iter(self.channels.values())))
+
+    def between(self, start: datetime, end: datetime) -> SiteWindow:
+        """The hours [start, end); refuses to reach past what it holds."""
+        first = _hours_between(self.start, start)
+        last = _hours_between(self.start, end)
+        if first < 0 or last > self.hours:
+            raise ForecastError(
+                f"site weather covers {self.start:%Y-%m-%d %H:%M} +{self.hours} h, "
+                f"not {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M}"
+            )
+        return SiteWindow(start, {k: v[first:last] for k, v in self.channels.items()})
+
+
+@dataclass(frozen=True)
+class QuantileForecast:
+    series_id: str
+    start: datetime
+    q10: FloatArray
+    q50: FloatArray
+    q90: FloatArray
+
+    @property
+    def steps(self) -> int:
+        return len(self.q50)
+
+
+def _hours_between(a: datetime, b: datetime) -> int:
+    seconds = (b - a).total_seconds()
+    if seconds % 3600:
+        raise ValueError(f"{a} and {b} are not whole hours apart")
+    return int(seconds // 3600)
+
+
+def _naive_utc(t: datetime) -> pd.Timestamp:
+    return pd.Timestamp(t.astimezone(UTC).replace(tzinfo=None))
+
+
+def _ordered(q: FloatArray, nonnegative: bool = True) -> FloatArray:
+    """Quantiles (steps, 3) sorted per step (no crossing) and, for kW, not below 0."""
+    out = np.sort(q, axis=1)
+    return np.maximum(out, 0.0) if nonnegative else out
+
+
+def set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+# -- the residual transform of the global models ---------------------------------------------
+
+
+def baseline_and_level(
+    values: FloatArray, extra: int, floor: float
+) -> tuple[FloatArray, FloatArray]:
+    """b and s for every hour of `values` and `extra` hours after it (NaN where the
+    history is too short). `extra` may not exceed one day: beyond it b and s would need
+    values after the origin."""
+    if extra > DAY_H:
+        raise ForecastError(f"the residual transform reaches {DAY_H} h ahead, not {extra}")
+    size = len(values) + extra
+    padded = np.full(size, np.nan)
+    padded[: len(values)] = values
+    lagged = np.full((BASELINE_DAYS, size), np.nan)
+    for k in range(1, BASELINE_DAYS + 1):
+        lagged[k - 1, k * DAY_H :] = padded[: size - k * DAY_H]
+    baseline = np.full(size, np.nan)
+    valid = np.arange(size) >= BASELINE_DAYS * DAY_H
+    baseline[valid] = np.median(lagged[:, valid], axis=0)
+    cumsum = np.concatenate([[0.0], np.cumsum(np.nan_to_num(padded))])
+    level = np.full(size, np.nan)
+    t = np.arange(TRANSFORM_H, size)
+    window = BASELINE_DAYS * DAY_H
+    level[t] = (cumsum[t - DAY_H] - cumsum[t - DAY_H - window]) / window
+    return baseline, np.maximum(level, floor)
+
+
+def level_floor(values: FloatArray) -> float:
+    """The smallest level s may take: 5 % of the series' mean, at least 1 W."""
+    return max(0.05 * float(np.mean(values)), 1e-3)
+
+
+# -- the interface ---------------------------------------------------------------------------
+
+
+@dataclass
+class FitReport:
+    fit_s: float = 0.0
+    samples: int = 0
+
+
+class Forecaster(ABC):
+    kind: ClassVar[ModelKind]
+    # Global models learn from many series at once and are stored once fitted; local ones
+    # are fitted on each window when they forecast.
+    is_global: ClassVar[bool] = False
+
+    def __init__(self, target: Target, settings: ForecastSettings) -> None:
+        self.target = target
+        self.settings = settings
+        self.fitted = not self.is_global
+
+    @property
+    def min_history_h(self) -> int:
+        """The shortest window it can forecast from."""
+        return DAY_H
+
+    @abstractmethod
+    def predict(
+        self, windows: Sequence[SeriesWindow], n: int, site: SiteWindow | None = None
+    ) -> list[QuantileForecast]: ...
+
+    def fit(
+        self,
+        series: Sequence[SeriesWindow],
+        site: SiteWindow | None = None,
+        progress: Progress | None = None,
+    ) -> FitReport:
+        """Local models have nothing to fit ahead of forecasting."""
+        return FitReport()
+
+    def params(self) -> dict[str, str | int | float | bool | None]:
+        return {"kind": self.kind.value, "target": self.target.value}
+
+    def _check(self, windows: Sequence[SeriesWindow], n: int) -> None:
+        if n < 1:
+            raise ForecastError("n must be at least 1")
+        for w in windows:
+            if len(w.values) < self.min_history_h:
+                raise ForecastError(
+                    f"{w.series_id}: {len(w.values)} h of history, "
+                    f"{self.kind.value} needs {self.min_history_h} h"
+                )
+
+    # -- storage: a folder with the forecaster's description and the darts model ------------
+
+    def save(self, folder: Path) -> None:
+        meta = {
+            "kind": self.kind.value,
+            "target": self.target.value,
+            "settings": self.settings.model_dump(mode="json"),
+            "state": self._state(),
+        }
+        (folder / META_FILE).write_text(json.dumps(meta))
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _restore(self, folder: Path, state: dict[str, Any]) -> None:
+        return None
+
+
+def load_forecaster(folder: Path) -> Forecaster:
+    meta = json.loads((folder / META_FILE).read_text())
+    kind = ModelKind(meta["kind"])
+    forecaster = make_forecaster(
+        kind, Target(meta["target"]), ForecastSettings.model_validate(meta["settings"])
+    )
+    forecaster._restore(folder, meta["state"])
+    return forecaster
+
+
+def make_forecaster(kind: ModelKind, target: Target, settings: ForecastSettings) -> Forecaster:
+    classes: dict[ModelKind, type[Forecaster]] = {
+        ModelKind.SEASONAL_NAIVE: SeasonalNaive,
+        ModelKind.EXP_SMOOTHING: ExpSmoothing,
+        ModelKind.LIGHTGBM: LightGBM,
+        ModelKind.TIDE: TiDE,
+    }
+    return classes[kind](target, settings)
+
+
+def _series(window: SeriesWindow, values: FloatArray | None = None, name: str = "y") -> Any:
+    from darts import TimeSeries
+
+    data = window.values if values is None else values
+    return TimeSeries.from_times_and_values(
+        hour_index(window.start, len(data)), data.astype(np.float32), columns=[name]
+    )
+
+
+# -- local models ------------------------------------------------------------------------------
+
+
+class SeasonalNaive(Forecaster):
+    kind = ModelKind.SEASONAL_NAIVE
+
+    @property
+    def season(self) -> int:
+        return self.settings.naive_season_h
+
+    @property
+    def min_history_h(self) -> int:
+        return self.season
+
+    def predict(
+        self, windows: Sequence[SeriesWindow], n: int, site: SiteWindow | None = None
+    ) -> list[QuantileForecast]:
+        from darts.models import NaiveSeasonal
+
+        self._check(windows, n)
+        out = []
+        for w in windows:
+            model = NaiveSeasonal(K=self.season)
+            model.fit(_series(w.tail(self.season)))
+            point = model.predict(n).values()[:, 0].astype(np.float64)
+            low, high = self._spread(w, n)
+            q = np.column_stack([point + low, point, point + high])
+            q = _ordered(q)
+            out.append(QuantileForecast(w.series_id, w.end, q[:, 0], q[:, 1], q[:, 2]))
+        return out
+
+    def _spread(self, w: SeriesWindow, n: int) -> tuple[FloatArray, FloatArray]:
+        """The 10 % and 90 % quantiles of y(t) - y(t - season) in the window's last 28
+        days, taken at each forecast step's hour of day (0 where there are none)."""
+        k = self.season
+        values = w.values[-(NAIVE_INTERVAL_DAYS * DAY_H + k) :]
+        diffs = values[k:] - values[:-k]
+        low = np.zeros(n)
+        high = np.zeros(n)
+        if diffs.size == 0:
+            return low, high
+        # Hour of day of each diff, counted back from the window's end.
+        ends = np.arange(diffs.size - 1, -1, -1)  # hours before the window's end (minus 1)
+        first_hour = w.end.astimezone(UTC).hour
+        diff_hours = (first_hour - 1 - ends) % DAY_H
+        for step in range(n):
+            hour = (first_hour + step) % DAY_H
+            sample = diffs[diff_hours == hour]
+            if sample.size:
+                low[step], high[step] = np.quantile(sample, [QUANTILES[0], QUANTILES[2]])
+        return low, high
+
+
+class ExpSmoothing(Forecaster):
+    kind = ModelKind.EXP_SMOOTHING
+
+    @property
+    def min_history_h(self) -> int:
+        return 3 * DAY_H
+
+    def predict(
+        self, windows: Sequence[SeriesWindow], n: int, site: SiteWindow | None = None
+    ) -> list[QuantileForecast]:
+        from darts.models import ExponentialSmoothing
+        from darts.utils.utils import ModelMode, SeasonalityMode
+
+        self._check(windows, n)
+        params = self.settings.exp_smoothing
+        out = []
+        for w in windows:
+            model = ExponentialSmoothing(
+                trend=ModelMode.NONE,
+                seasonal=SeasonalityMode.ADDITIVE,
+                seasonal_periods=DAY_H,
+                random_state=self.settings.seed,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # statsmodels' convergence chatter
+                model.fit(_series(w.tail(params.fit_window_h)))
+                samples = model.predict(n, num_samples=params.num_samples)
+            q = samples.quantile(list(QUANTILES)).values()
+            q = _ordered(np.asarray(q, dtype=np.float64))
+            out.append(QuantileForecast(w.series_id, w.end, q[:, 0], q[:, 1], q[:, 2]))
+        return out
+
+    def params(self) -> dict[str, str | int | float | bool | None]:
+        p = self.settings.exp_smoothing
+        return {**super().params(), "fit_window_h": p.fit_window_h, "num_samples": p.num_samples}
+
+
+# -- global models -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Standardiser:
+    mean: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, site: SiteWindow) -> _Standardiser:
+        mean = {k: float(np.mean(v)) for k, v in site.channels.items()}
+        std = {k: float(np.std(v)) or 1.0 for k, v in site.channels.items()}
+        return cls(mean, std)
+
+    def apply(self, site: SiteWindow) -> Any:
+        from darts import TimeSeries
+
+        names = list(self.mean)
+        assert_no_future_columns(names)
+        data = np.column_stack([(site.channels[k] - self.mean[k]) / self.std[k] for k in names])
+        return TimeSeries.from_times_and_values(
+            hour_index(site.start, site.hours), data.astype(np.float32), columns=names
+        )
+
+
+class GlobalForecaster(Forecaster):
+    """A darts global model on the residual transform (see the module's docstring)."""
+
+    is_global = True
+
+    def __init__(self, target: Target, settings: ForecastSettings) -> None:
+        super().__init__(target, settings)
+        self.model: Any = None
+        self.weather: _Standardiser | None = None
+
+    @abstractmethod
+    def _build(self) -> Any: ...
+
+    @property
+    @abstractmethod
+    def _input_h(self) -> int:
+        """Hours of residuals the darts model reads before its first forecast step."""
+
+    @property
+    def min_history_h(self) -> int:
+        return TRANSFORM_H + self._input_h
+
+    @property
+    @abstractmethod
+    def uses_weather(self) -> bool:
+        """Whether the site's measured weather feeds the model (as past covariates)."""
+
+    def _residuals(self, w: SeriesWindow, extra: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+        base, level = baseline_and_level(w.values, extra, level_floor(w.values))
+        r = (w.values - base[: len(w.values)]) / level[: len(w.values)]
+        return r[TRANSFORM_H:], base, level
+
+    def _weather(self, site: SiteWindow | None, start: datetime, end: datetime) -> Any:
+        if not self.uses_weather:
+            return None
+        if site is None:
+            raise ForecastError(f"{self.kind.value} needs the site's measured weather")
+        if self.weather is None:
+            self.weather = _Standardiser.of(site)
+        # Cut at `end`: no covariate value after the origin is ever handed to darts.
+        return self.weather.apply(site.between(start, end))
+
+    def fit(
+        self,
+        series: Sequence[SeriesWindow],
+        site: SiteWindow | None = None,
+        progress: Progress | None = None,
+    ) -> FitReport:
+        if not series:
+            raise ForecastError("nothing to fit on")
+        self._check(series, 1)
+        if self.uses_weather and site is not None:
+            self.weather = _Standardiser.of(site)
+        targets = []
+        covariates = []
+        for w in series:
+            r, _, _ = self._residuals(w, 0)
+            start = w.start + timedelta(hours=TRANSFORM_H)
+            targets.append(_series(SeriesWindow(w.series_id, start, r), name=self.target.value))
+            covariates.append(self._weather(site, w.start, w.end))
+        self.model = self._build()
+        t0 = time.perf_counter()
+        self._fit_darts(targets, covariates if self.uses_weather else None, progress)
+        self.fitted = True
+        return FitReport(fit_s=time.perf_counter() - t0, samples=sum(len(t) for t in targets))
+
+    def _fit_darts(
+        self, targets: list[Any], covariates: list[Any] | None, progress: Progress | None
+    ) -> None:
+        self.model.fit(targets, past_covariates=covariates)
+
+    def predict(
+        self, windows: Sequence[SeriesWindow], n: int, site: SiteWindow | None = None
+    ) -> list[QuantileForecast]:
+        if not self.fitted or self.model is None:
+            raise ForecastError(f"{self.kind.value} for {self.target.value} is not fitted")
+        self._check(windows, n)
+        if not windows:
+            return []
+        targets = []
+        covariates = []
+        transforms = []
+        for w in windows:
+            r, base, level = self._residuals(w, n)
+            start = w.start + timedelta(hours=TRANSFORM_H)
+            targets.append(_series(SeriesWindow(w.series_id, start, r), name=self.target.value))
+            covariates.append(self._weather(site, w.start, w.end))
+            transforms.append((base[-n:], level[-n:]))
+        predictions = self.model.predict(
+            n,
+            series=targets,
+            past_covariates=covariates if self.uses_weather else None,
+            predict_likelihood_parameters=True,
+            verbose=False,
+            show_warnings=False,
+        )
+        out = []
+        for w, pred, (base, level) in zip(windows, predictions, transforms, strict=True):
+            r = np.asarray(pred.values(), dtype=np.float64)  # (n, 3): q10, q50, q90
+            q = _ordered(base[:, None] + level[:, None] * r)
+            out.append(QuantileForecast(w.series_id, w.end, q[:, 0], q[:, 1], q[:, 2]))
+        return out
+
+    # -- storage -------------------------------------------------------------------------------
+
+    def save(self, folder: Path) -> None:
+        super().save(folder)
+        if self.model is not None and self.fitted:
+            self.model.save(str(folder / DARTS_FILE))
+
+    def _state(self) -> dict[str, Any]:
+        if self.weather is None:
+            return {}
+        return {"weather_mean": self.weather.mean, "weather_std": self.weather.std}
+
+    def _restore(self, folder: Path, state: dict[str, Any]) -> None:
+        if "weather_mean" in state:
+            self.weather = _Standardiser(state["weather_mean"], state["weather_std"])
+        path = folder / DARTS_FILE
+        if path.exists():
+            self.model = self._load_darts(path)
+            self.fitted = True
+
+    @abstractmethod
+    def _load_darts(self, path: Path) -> Any: ...
+
+
+_ENCODERS = {"cyclic": {"future": ["hour", "dayofweek"]}}
+# With multi_models=False one booster per quantile forecasts 24 h ahead; for step n the
+# lags are shifted back by 24 - n, so lag -1 is the value a day before the forecast hour
+# and lag -1 - 24 k the same hour k + 1 days before.
+_LGBM_TARGET_LAGS: list[int] = [
+    *range(-DAY_H, 0),
+    *(-1 - DAY_H * k for k in range(1, BASELINE_DAYS)),
+]
+_LGBM_WEATHER_LAGS = list(range(-DAY_H, 0))
+
+
+class LightGBM(GlobalForecaster):
+    kind = ModelKind.LIGHTGBM
+
+    @property
+    def uses_weather(self) -> bool:
+        return self.settings.lightgbm.weather
+
+    @property
+    def _input_h(self) -> int:
+        return -min(_LGBM_TARGET_LAGS) + DAY_H - 1
+
+    def _build(self) -> Any:
+        from darts.models import LightGBMModel
+
+        p = self.settings.lightgbm
+        return LightGBMModel(
+            lags=_LGBM_TARGET_LAGS,
+            lags_past_covariates=_LGBM_WEATHER_LAGS if self.uses_weather else None,
+            lags_future_covariates=[0],
+            output_chunk_length=DAY_H,
+            multi_models=False,
+            likelihood="quantile",
+            quantiles=list(QUANTILES),
+            add_encoders=_ENCODERS,
+            n_estimators=p.n_estimators,
+            learning_rate=p.learning_rate,
+            num_leaves=p.num_leaves,
+            n_jobs=self.settings.threads,
+            random_state=self.settings.seed,
+            verbose=-1,
+        )
+
+    def _fit_darts(
+        self, targets: list[Any], covariates: list[Any] | None, progress: Progress | None
+    ) -> None:
+        rounds = self.settings.lightgbm.n_estimators * len(QUANTILES)
+        self.model.fit(
+            targets,
+            past_covariates=covariates,
+            max_samples_per_ts=self.settings.lightgbm.max_samples_per_ts,
+            callbacks=[_boosting_callback(progress, rounds)] if progress else None,
+        )
+
+    def _load_darts(self, path: Path) -> Any:
+        from darts.models import LightGBMModel
+
+        return LightGBMModel.load(str(path))
+
+    def params(self) -> dict[str, str | int | float | bool | None]:
+        p = self.settings.lightgbm
+        return {
+            **super().params(),
+            "n_estimators": p.n_estimators,
+            "learning_rate": p.learning_rate,
+            "num_leaves": p.num_leaves,
+            "max_samples_per_ts": p.max_samples_per_ts,
+        }
+
+
+class TiDE(GlobalForecaster):
+    kind = ModelKind.TIDE
+
+    @property
+    def uses_weather(self) -> bool:
+        return self.settings.tide.weather
+
+    @property
+    def _input_h(self) -> int:
+        return self.settings.tide.input_chunk_length
+
+    def _build(self) -> Any:
+        from darts.models import TiDEModel
+        from darts.utils.likelihood_models import QuantileRegression
+
+        p = self.settings.tide
+        return TiDEModel(
+            input_chunk_length=p.input_chunk_length,
+            output_chunk_length=DAY_H,
+            hidden_size=p.hidden_size,
+            decoder_output_dim=8,
+            temporal_decoder_hidden=16,
+            num_encoder_layers=1,
+            num_decoder_layers=1,
+            likelihood=QuantileRegression(list(QUANTILES)),
+            add_encoders=_ENCODERS,
+            n_epochs=p.n_epochs,
+            batch_size=p.batch_size,
+            optimizer_kwargs={"lr": p.learning_rate},
+            random_state=self.settings.seed,
+            pl_trainer_kwargs=_trainer_kwargs(),
+        )
+
+    def _fit_darts(
+        self, targets: list[Any], covariates: list[Any] | None, progress: Progress | None
+    ) -> None:
+        import pytorch_lightning as pl
+
+        callbacks = [_epoch_callback(progress, self.settings.tide.n_epochs)] if progress else []
+        kwargs = _trainer_kwargs()
+        trainer = pl.Trainer(max_epochs=self.settings.tide.n_epochs, callbacks=callbacks, **kwargs)
+        self.model.fit(targets, past_covariates=covariates, verbose=False, trainer=trainer)
+
+    def _load_darts(self, path: Path) -> Any:
+        from darts.models import TiDEModel
+
+        return TiDEModel.load(str(path), map_location="cpu")
+
+    def params(self) -> dict[str, str | int | float | bool | None]:
+        p = self.settings.tide
+        return {
+            **super().params(),
+            "input_chunk_length": p.input_chunk_length,
+            "hidden_size": p.hidden_size,
+            "n_epochs": p.n_epochs,
+            "batch_size": p.batch_size,
+        }
+
+
+def _trainer_kwargs() -> dict[str, Any]:
+    # Lightning sets its loggers to INFO when imported; its banner is noise in a worker.
+    for name in ("pytorch_lightning", "lightning", "lightning.pytorch"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return {
+        "accelerator": "cpu",
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "enable_checkpointing": False,
+        "logger": False,
+    }
+
+
+def _epoch_callback(progress: Progress, epochs: int) -> Any:
+    """A Lightning callback reporting the share of epochs done."""
+    import pytorch_lightning as pl
+
+    class EpochProgress(pl.Callback):
+        def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+            progress(min(1.0, (trainer.current_epoch + 1) / epochs))
+
+    return EpochProgress()
+
+
+def _boosting_callback(progress: Progress, rounds: int) -> Callable[[Any], None]:
+    """A LightGBM callback reporting the share of boosting rounds done (all quantiles)."""
+    done = 0
+
+    def callback(env: Any) -> None:
+        nonlocal done
+        done += 1
+        if done % 10 == 0:
+            progress(min(1.0, done / rounds))
+
+    return callback

@@ -1,0 +1,114 @@
+"""Settings of the forecasting: data, cycle, training and model hyperparameters.
+
+A section of the platform's `Settings` (`settings.forecast`, variables `VPP_FORECAST__...`,
+e.g. `VPP_FORECAST__CYCLE_MINUTES=5`). This module imports nothing of the platform, so
+`vpp.config` can import it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from vpp.config import Settings
+
+
+class ModelKind(StrEnum):
+    """The candidate models; every one runs through darts."""
+
+    SEASONAL_NAIVE = "seasonal_naive"  # the baseline every figure is measured against
+    EXP_SMOOTHING = "exp_smoothing"  # statistical: Holt-Winters, refit per series and origin
+    LIGHTGBM = "lightgbm"  # gradient-boosted trees, global over all series
+    TIDE = "tide"  # a small neural model, global over all series
+
+
+class Target(StrEnum):
+    """What is forecast, in average kW per hour."""
+
+    LOAD = "load_kw"
+    PV = "pv_kw"
+
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class LightGBMParams(BaseModel):
+    n_estimators: PositiveInt = 200
+    learning_rate: Annotated[float, Field(gt=0.0)] = 0.05
+    num_leaves: PositiveInt = 31
+    # At most this many training samples per series (darts keeps the most recent); above a
+    # year's 8,760 it keeps all. Fewer bound the fit time but lose the other seasons.
+    max_samples_per_ts: PositiveInt = 10_000
+    # The site's measured weather of the last 24 h as past covariates (lagged, never
+    # beyond the origin).
+    weather: bool = True
+
+
+class TiDEParams(BaseModel):
+    input_chunk_length: PositiveInt = 168
+    hidden_size: PositiveInt = 64
+    n_epochs: PositiveInt = 3
+    batch_size: PositiveInt = 256
+    learning_rate: Annotated[float, Field(gt=0.0)] = 1e-3
+    weather: bool = True
+
+
+class ExpSmoothingParams(BaseModel):
+    # Each series is refit on its last `fit_window_h` hours at every forecast.
+    fit_window_h: PositiveInt = 672
+    num_samples: PositiveInt = 200
+
+
+# The public datasets sit in `shared/` beside the checkout (as `vpp.config` has it): an
+# absolute default, so every process finds them whatever its working directory.
+_CITYLEARN_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "citylearn_2022"
+
+
+class ForecastSettings(BaseModel):
+    data_dir: Path = _CITYLEARN_DIR
+    # The cycle: every `cycle_minutes`, the next `horizon_h` hours for every node and the fleet.
+    cycle_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
+    horizon_h: Annotated[int, Field(ge=1, le=168)] = 24
+    # Hours of history read per series to forecast it (lags, refits and naive intervals).
+    lookback_h: Annotated[int, Field(ge=192)] = 672
+    # Nodes forecast per activity call.
+    batch_size: PositiveInt = 50
+    # The seasonal-naive baseline's season (hours): MASE is measured against it.
+    naive_season_h: PositiveInt = 24
+    # History older than this (hours before the forecast's start) is too stale to forecast
+    # from; such a node is skipped and reported.
+    max_history_gap_h: PositiveInt = 48
+    # Training: daily at `train_hour_utc`, on the last `train_days` of history of up to
+    # `train_series` nodes (one per building first) plus the fleet; the last `holdout_days`
+    # are held out to measure every candidate, and the best (lowest MASE) becomes the
+    # champion of its target, refit on the whole window.
+    train_hour_utc: Annotated[int, Field(ge=0, le=23)] = 2
+    train_days: PositiveInt = 273
+    holdout_days: PositiveInt = 14
+    train_series: PositiveInt = 17
+    selection_stride_h: PositiveInt = 7
+    candidates: list[ModelKind] = Field(default_factory=lambda: list(ModelKind))
+    targets: list[Target] = Field(default_factory=lambda: list(Target))
+    # Forecasts older than this are deleted by the cycle.
+    forecast_retention_days: PositiveInt = 7
+    # Live clients subscribe to this Redis channel: one message per cycle.
+    redis_channel: str = "vpp:forecasts"
+    # Threads torch and LightGBM may use (the machine is shared).
+    threads: PositiveInt = 1
+    seed: int = 7
+    exp_smoothing: ExpSmoothingParams = ExpSmoothingParams()
+    lightgbm: LightGBMParams = LightGBMParams()
+    tide: TiDEParams = TiDEParams()
+
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+
+def forecast_settings(settings: Settings) -> ForecastSettings:
+    """`settings.forecast`, or the defaults until that section is part of `Settings`."""
+    section = getattr(settings, "forecast", None)
+    return section if isinstance(section, ForecastSettings) else ForecastSettings()

@@ -1,0 +1,213 @@
+"""The platform's Temporal Schedules, created or updated idempotently by `vpp schedules apply`.
+
+Each part of the platform that runs on a clock contributes a factory of
+`ScheduleDefinition`s to `SCHEDULE_FACTORIES` (the forecast's is here; the optimisation
+cycle adds its own). `apply` makes the server hold exactly that definition under each
+id: created when missing, replaced when present, so running it twice leaves one schedule
+per cycle. The `vpp schedules ...` commands are in `vpp.schedules_command`.
+
+- `forecast-cycle` starts `ForecastCycleWorkflow` (workflow ids `forecast-cycle-<time>`)
+  every `forecast.cycle_minutes` (15);
+- `forecast-train` starts `TrainForecastWorkflow` (workflow ids `forecast-train-<time>`)
+  daily at `forecast.train_hour_utc`:30 UTC (02:30).
+
+Both skip a tick while the previous run is still going (overlap SKIP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.common import RetryPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from vpp.activities.forecast import FORECAST_REFUSED
+from vpp.config import Settings
+from vpp.ml.forecast.messages import ForecastCycleInput, TrainForecastInput
+from vpp.ml.forecast.settings import forecast_settings
+from vpp.workflows.forecast import ForecastCycleWorkflow, TrainForecastWorkflow
+
+FORECAST_CYCLE_SCHEDULE = "forecast-cycle"
+FORECAST_TRAIN_SCHEDULE = "forecast-train"
+
+# A cycle that failed after its activities' own retries runs again soon; a cycle that
+# cannot end within this long is abandoned (the next tick starts afresh).
+CYCLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+    non_retryable_error_types=[FORECAST_REFUSED],
+)
+CYCLE_RUN_TIMEOUT = timedelta(minutes=30)
+TRAIN_RETRY = RetryPolicy(
+    initial_interval=timedelta(minutes=5),
+    maximum_attempts=2,
+    non_retryable_error_types=[FORECAST_REFUSED],
+)
+TRAIN_RUN_TIMEOUT = timedelta(hours=6)
+TRAIN_MINUTE = 30
+
+
+@dataclass(frozen=True)
+class ScheduleDefinition:
+    schedule_id: str
+    schedule: Schedule
+
+
+ScheduleFactory = Callable[[Settings], list[ScheduleDefinition]]
+
+
+def forecast_schedules(settings: Settings) -> list[ScheduleDefinition]:
+    fs = forecast_settings(settings)
+    queue = settings.temporal.ml_task_queue
+    cycle = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ForecastCycleWorkflow.run,
+            ForecastCycleInput(batch_size=fs.batch_size),
+            id=FORECAST_CYCLE_SCHEDULE,
+            task_queue=queue,
+            run_timeout=CYCLE_RUN_TIMEOUT,
+            retry_policy=CYCLE_RETRY,
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(minutes=fs.cycle_minutes))]
+        ),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP,
+            catchup_window=timedelta(minutes=fs.cycle_minutes),
+        ),
+        state=ScheduleState(
+            note=f"24 h forecasts of every node and the fleet, every {fs.cycle_minutes} min"
+        ),
+    )
+    train = Schedule(
+        action=ScheduleActionStartWorkflow(
+            TrainForecastWorkflow.run,
+            TrainForecastInput(),
+            id=FORECAST_TRAIN_SCHEDULE,
+            task_queue=queue,
+            run_timeout=TRAIN_RUN_TIMEOUT,
+            retry_policy=TRAIN_RETRY,
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(
+                    hour=[ScheduleRange(fs.train_hour_utc)],
+                    minute=[ScheduleRange(TRAIN_MINUTE)],
+                )
+            ],
+            time_zone_name="UTC",
+        ),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=1)
+        ),
+        state=ScheduleState(note="train, measure and promote the forecast models, daily"),
+    )
+    return [
+        ScheduleDefinition(FORECAST_CYCLE_SCHEDULE, cycle),
+        ScheduleDefinition(FORECAST_TRAIN_SCHEDULE, train),
+    ]
+
+
+# Every part of the platform that runs on a clock adds its factory here.
+SCHEDULE_FACTORIES: list[ScheduleFactory] = [forecast_schedules]
+
+
+def all_definitions(settings: Settings) -> list[ScheduleDefinition]:
+    return [d for factory in SCHEDULE_FACTORIES for d in factory(settings)]
+
+
+class Applied(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+
+
+async def apply(client: Client, definitions: Sequence[ScheduleDefinition]) -> dict[str, Applied]:
+    """Create each schedule, or replace the one already under its id."""
+    outcome: dict[str, Applied] = {}
+    for d in definitions:
+        if await _exists(client, d.schedule_id):
+            await _replace(client, d)
+            outcome[d.schedule_id] = Applied.UPDATED
+            continue
+        try:
+            await client.create_schedule(d.schedule_id, d.schedule)
+            outcome[d.schedule_id] = Applied.CREATED
+        except ScheduleAlreadyRunningError:  # created concurrently
+            await _replace(client, d)
+            outcome[d.schedule_id] = Applied.UPDATED
+    return outcome
+
+
+async def _exists(client: Client, schedule_id: str) -> bool:
+    try:
+        await client.get_schedule_handle(schedule_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def _replace(client: Client, d: ScheduleDefinition) -> None:
+    def updater(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        # Keep a pause an operator set by hand; everything else is ours.
+        schedule = d.schedule
+        schedule.state.paused = current.description.schedule.state.paused
+        return ScheduleUpdate(schedule=schedule)
+
+    await client.get_schedule_handle(d.schedule_id).update(updater)
+
+
+async def describe(client: Client, schedule_ids: Sequence[str]) -> list[str]:
+    """One line per schedule: what it starts, when, and its next runs."""
+    lines = []
+    for schedule_id in schedule_ids:
+        try:
+            desc = await client.get_schedule_handle(schedule_id).describe()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            lines.append(f"{schedule_id}: missing")
+            continue
+        action = desc.schedule.action
+        workflow = action.workflow if isinstance(action, ScheduleActionStartWorkflow) else "?"
+        queue = action.task_queue if isinstance(action, ScheduleActionStartWorkflow) else "?"
+        spec = desc.schedule.spec
+        when = (
+            ", ".join(f"every {i.every}" for i in spec.intervals)
+            or ", ".join(_calendar(c) for c in spec.calendars)
+            or ", ".join(spec.cron_expressions)
+        )
+        upcoming = ", ".join(
+            t.strftime("%Y-%m-%d %H:%M:%S UTC") for t in desc.info.next_action_times[:2]
+        )
+        paused = " (paused)" if desc.schedule.state.paused else ""
+        lines.append(
+            f"{schedule_id}{paused}: {workflow} on {queue}, {when}; "
+            f"runs so far {desc.info.num_actions}; next {upcoming or '-'}"
+        )
+    return lines
+
+
+def _calendar(c: ScheduleCalendarSpec) -> str:
+    hours = ",".join(f"{r.start:02d}" for r in c.hour)
+    minutes = ",".join(f"{r.start:02d}" for r in c.minute)
+    return f"daily at {hours}:{minutes} UTC"
