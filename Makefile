@@ -2,14 +2,26 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test install deps lint typecheck pytest stack-down lock clean
+.PHONY: run stop test install deps lint typecheck pytest stack-down lock clean
 
+# The whole platform on this machine: the five servers, then the platform's processes
+# (ingest, workers, ack relay, a simulator with VPP_EDGE_SIM__NODES nodes) and the schedules.
 run: install
 	$(BIN)/vpp stack up
+	$(BIN)/vpp nodes seed
+	$(BIN)/vpp schedules apply
+	$(BIN)/vpp platform up
 	@echo
 	@echo "Temporal UI   http://127.0.0.1:8233/namespaces/vpp/workflows"
 	@echo "Keycloak      http://127.0.0.1:8080/admin  (admin / admin-dev)"
-	@echo "Stop with: make stack-down"
+	@echo "Simulator     http://127.0.0.1:8101/nodes"
+	@echo "Ingest        http://127.0.0.1:9101/metrics"
+	@echo "Logs: .vpp/logs/   Status: .venv/bin/vpp stack status; .venv/bin/vpp platform status"
+	@echo "Stop with: make stop"
+
+stop:
+	-$(BIN)/vpp platform down
+	$(BIN)/vpp stack down
 
 test: install lint typecheck pytest
 
@@ -29,8 +41,7 @@ typecheck:
 pytest:
 	$(BIN)/pytest -q -ra
 
-stack-down:
-	$(BIN)/vpp stack down
+stack-down: stop
 
 # Re-resolve requirements.lock from pyproject.toml in a scratch virtualenv.
 lock:

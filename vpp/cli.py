@@ -10,14 +10,24 @@ import typer
 
 from vpp.config import get_settings
 from vpp.edge_sim.command import run as edge_sim_run
+from vpp.ml.forecast.command import data_app, forecast_app
+from vpp.schedules_command import schedules_app
 from vpp.stack import ServerReport, Stack, StackError, State
+from vpp.stack.platform import PLATFORM_NAMES, PLATFORM_TYPES
 from vpp.stack.process import tail
 from vpp.stack.servers import SERVER_NAMES
 
 app = typer.Typer(help="Virtual Power Plant platform.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack of real servers (no Docker needed).")
 app.add_typer(stack_app, name="stack")
+platform_app = typer.Typer(help="The platform's own processes: ingest, workers, simulator.")
+app.add_typer(platform_app, name="platform")
+nodes_app = typer.Typer(help="The node registry.")
+app.add_typer(nodes_app, name="nodes")
 app.command("edge-sim")(edge_sim_run)
+app.add_typer(forecast_app, name="forecast")
+app.add_typer(data_app, name="data")
+app.add_typer(schedules_app, name="schedules")
 
 Names = Annotated[
     list[str] | None,
@@ -28,6 +38,13 @@ Names = Annotated[
 def _stack(names: list[str] | None) -> Stack:
     try:
         return Stack(get_settings(), only=names or ())
+    except StackError as exc:
+        _fail(exc)
+
+
+def _platform(names: list[str] | None) -> Stack:
+    try:
+        return Stack(get_settings(), only=names or (), server_types=PLATFORM_TYPES)
     except StackError as exc:
         _fail(exc)
 
@@ -81,6 +98,103 @@ def stack_logs(
         path = stack.log_file(server.name)
         typer.secho(f"==> {server.name}: {path}", bold=True)
         typer.echo(tail(path, lines))
+
+
+ProcessNames = Annotated[
+    list[str] | None,
+    typer.Argument(help=f"Processes to act on (default all): {', '.join(PLATFORM_NAMES)}"),
+]
+
+
+@platform_app.command("up")
+def platform_up(names: ProcessNames = None) -> None:
+    """Start the platform's processes as tracked background processes (after `stack up`)."""
+    stack = _platform(names)
+    try:
+        asyncio.run(stack.up(on_ready=lambda report: typer.echo(report.line())))
+    except StackError as exc:
+        _fail(exc)
+
+
+@platform_app.command("down")
+def platform_down(names: ProcessNames = None) -> None:
+    """Stop the platform's processes that `platform up` started."""
+    for report in _platform(names).down():
+        typer.echo(report.line())
+
+
+@platform_app.command("status")
+def platform_status(names: ProcessNames = None) -> None:
+    """Each platform process and whether it is ready; exit 1 if any is not."""
+    reports = asyncio.run(_platform(names).status())
+    for report in reports:
+        typer.echo(report.line())
+    if any(r.state is not State.RUNNING for r in reports):
+        raise typer.Exit(code=1)
+
+
+@nodes_app.command("seed")
+def nodes_seed(
+    count: Annotated[
+        int | None, typer.Option(help="Nodes to register (default VPP_EDGE_SIM__NODES).")
+    ] = None,
+) -> None:
+    """Register the first N fleet nodes (node-00001 ...), as the simulator runs them."""
+    from vpp.store.seed import run_seed
+
+    try:
+        result = run_seed(count)
+    except ValueError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(f"nodes registered: {result.created} new, {result.existing} already there")
+
+
+@app.command("ingest")
+def ingest(
+    instance: Annotated[
+        str | None, typer.Option(help="This ingester's stable name (default: host name).")
+    ] = None,
+) -> None:
+    """Ingest telemetry: MQTT shared subscription -> MongoDB batches + Redis live push."""
+    from vpp.ingest.command import run
+
+    run(instance=instance)
+
+
+@app.command("worker")
+def worker(
+    queue: Annotated[
+        str, typer.Option(help="io: dispatch and I/O activities; ml: forecasting (CPU-heavy).")
+    ] = "io",
+    instance: Annotated[
+        str | None, typer.Option(help="This worker's name (default: host name).")
+    ] = None,
+) -> None:
+    """A Temporal worker: the I/O task queue (dispatch) or the ML task queue (forecasts)."""
+    if queue == "ml":
+        from vpp.workers import ml
+
+        ml.run()
+    elif queue == "io":
+        from vpp.workers import io
+
+        io.run(instance=instance)
+    else:
+        typer.secho(f"error: unknown queue {queue!r}; choose io or ml", fg="red", err=True)
+        raise typer.Exit(code=2)
+
+
+@app.command("ack-relay")
+def ack_relay(
+    instance: Annotated[
+        str | None, typer.Option(help="This relay's stable name; keep it across restarts.")
+    ] = None,
+) -> None:
+    """Relay nodes' acks from MQTT to their dispatch workflows, batched into signals."""
+    from vpp.dispatch import relay
+
+    relay.run(instance=instance)
 
 
 def main() -> None:

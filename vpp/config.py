@@ -12,6 +12,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vpp.dispatch.settings import DispatchSettings
+from vpp.ml.forecast.settings import ForecastSettings
+
 LOOPBACK = "127.0.0.1"
 # The public datasets sit in `shared/` beside the checkout (see the README); an
 # absolute default so every process finds them whatever its working directory.
@@ -173,6 +176,8 @@ class Settings(BaseSettings):
     keycloak: KeycloakSettings = KeycloakSettings()
     ingest: IngestSettings = IngestSettings()
     edge_sim: EdgeSimSettings = EdgeSimSettings()
+    dispatch: DispatchSettings = DispatchSettings()
+    forecast: ForecastSettings = ForecastSettings()
     api: ApiSettings = ApiSettings()
 
 

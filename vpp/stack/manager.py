@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vpp.config import Settings
 from vpp.stack.process import ProcessRecord, StackError, port_in_use, tail
-from vpp.stack.servers import SERVER_NAMES, SERVER_TYPES, Server
+from vpp.stack.servers import SERVER_TYPES, Server
 
 _POLL_S = 0.25
 
@@ -43,18 +43,24 @@ class ServerReport:
 class Stack:
     """The servers of one stack: one data directory, one set of ports."""
 
-    def __init__(self, settings: Settings, only: Sequence[str] = ()) -> None:
-        unknown = sorted(set(only) - set(SERVER_NAMES))
+    def __init__(
+        self,
+        settings: Settings,
+        only: Sequence[str] = (),
+        server_types: Sequence[type[Server]] = SERVER_TYPES,
+    ) -> None:
+        names = [cls.name for cls in server_types]
+        unknown = sorted(set(only) - set(names))
         if unknown:
             raise StackError(
-                f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(SERVER_NAMES)}"
+                f"unknown server(s) {', '.join(unknown)}; choose from {', '.join(names)}"
             )
         self.settings = settings
         self.data_dir = settings.stack.data_dir.expanduser().resolve()
-        self.external_mongo = settings.mongo.external
+        self.external_mongo = settings.mongo.external and "mongo" in names
         self.servers: list[Server] = [
             cls(settings, self.data_dir)
-            for cls in SERVER_TYPES
+            for cls in server_types
             if (not only or cls.name in only)
             and not (cls.name == "mongo" and settings.mongo.external)
         ]
