@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from vpp.bus.channels import RedisNames
-from vpp.bus.credentials import node_password
+from vpp.bus.credentials import node_ids, node_password
 from vpp.bus.topics import NodeChannel, node_topic
 from vpp.config import Settings
 from vpp.ingest.consumer import Ingester
@@ -129,3 +129,26 @@ async def running_ingester(
         yield ingester
     finally:
         await ingester.stop(timeout_s=stop_timeout_s, end_session=end_session)
+
+
+async def clear_retained_statuses(settings: Settings) -> None:
+    """Other tests' simulated nodes leave retained online/offline statuses on the shared
+    test broker, and an ingester's plain status subscription receives every one of them.
+    Clear them, so a test counts only its own messages."""
+    mqtt = settings.mqtt
+    client = MqttClient(f"test-clear-{uuid.uuid4().hex[:8]}")
+    client.set_auth_credentials(mqtt.service_username, mqtt.service_password.get_secret_value())
+    synced = asyncio.Event()
+
+    def on_subscribe(*_: Any) -> None:
+        synced.set()
+
+    client.on_subscribe = on_subscribe
+    await client.connect(mqtt.host, mqtt.port)
+    for node_id in node_ids(mqtt):
+        client.publish(node_topic(mqtt.topic_prefix, node_id, NodeChannel.STATUS), b"", retain=True)
+    # The broker handles one client's packets in order: once this SUBACK is back, every
+    # clearing publish sent before it has been applied.
+    client.subscribe(f"{mqtt.topic_prefix}/test-sync/{uuid.uuid4().hex}", qos=0)
+    await asyncio.wait_for(synced.wait(), timeout=10)
+    await client.disconnect()

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from tests.integration.telemetry_helpers import (
     LiveListener,
+    clear_retained_statuses,
     publishers,
     reading,
     running_ingester,
@@ -39,6 +40,11 @@ DB_NAME = f"vpp_test_ingest_{uuid.uuid4().hex[:8]}"
 REGISTERED = [f"node-{n:05d}" for n in range(1, 13)]
 UNREGISTERED = "node-00019"  # has a broker account, is not in the registry
 STEP = timedelta(seconds=1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _no_foreign_statuses(settings: Settings) -> None:
+    await clear_retained_statuses(settings)
 
 
 @pytest.fixture(scope="module")
@@ -94,13 +100,20 @@ async def dead_letters(db: Database, **query: Any) -> list[dict[str, Any]]:
     return await db[DEAD_LETTERS].find(query, {"_id": 0}).to_list()
 
 
-async def test_store_has_a_unique_key_and_a_layout(db: Database) -> None:
+async def test_store_has_a_unique_key_and_a_layout(settings: Settings, db: Database) -> None:
     indexes = await db[TELEMETRY].index_information()
     assert indexes[TELEMETRY_KEY_INDEX]["key"] == [("dc_id", 1), ("timestamp", 1)]
     assert indexes[TELEMETRY_KEY_INDEX]["unique"] is True
     # Idempotent: a second initialisation keeps the collection as it is.
-    info = await init_store(db, Settings().mongo)
+    info = await init_store(db, settings.mongo)
     assert info.layout in (TelemetryLayout.TIME_SERIES, TelemetryLayout.PLAIN)
+    assert info.retention_s == settings.mongo.telemetry_retention_days * 86_400
+    if info.server.startswith("secantus"):
+        # SecantusDB: a time series with the unique key; retention is pruned by ingest,
+        # and no TTL index (its sweeper would stall writes, see vpp.store.database).
+        assert info.layout is TelemetryLayout.TIME_SERIES
+        assert not info.retention_enforced
+        assert all("expireAfterSeconds" not in spec for spec in indexes.values())
 
 
 async def test_readings_are_stored_published_and_kept_as_latest_state(

@@ -13,6 +13,7 @@ import pytest
 from vpp.config import Settings
 from vpp.store.database import Database, MongoClient, init_store, mongo_client
 from vpp.store.documents import TELEMETRY, TELEMETRY_KEY_INDEX
+from vpp.store.retention import prune_telemetry
 from vpp.store.telemetry_queries import (
     Bucket,
     downsampled_range,
@@ -120,3 +121,16 @@ async def test_bad_ranges_are_refused(db: Database) -> None:
         await downsampled_range(db, NODE, T0 - timedelta(days=30), T0, Bucket.MINUTE)
     with pytest.raises(ValueError, match="limit"):
         await latest_readings(db, NODE, limit=0)
+
+
+async def test_pruning_deletes_only_readings_past_the_retention(db: Database) -> None:
+    node = "node-q0003"
+    now = datetime.now(UTC)
+    ages = [timedelta(days=40), timedelta(days=31), timedelta(days=29), timedelta(hours=1)]
+    await db[TELEMETRY].insert_many(
+        [known(i, node) | {"timestamp": now - age} for i, age in enumerate(ages)]
+    )
+    deleted = await prune_telemetry(db, [node, "node-nobody"], retention_s=30 * 86_400)
+    assert deleted == 2
+    kept = await db[TELEMETRY].find({"dc_id": node}).sort("timestamp", 1).to_list()
+    assert [doc["seq"] for doc in kept] == [2, 3]

@@ -81,7 +81,7 @@ async def wait_connected(fleet: Fleet, node_ids: list[str] | None = None) -> Non
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def options() -> DispatchSettings:
     """Quick paces, so a test sees resends and expiries in seconds."""
     return DispatchSettings(
@@ -94,17 +94,17 @@ def options() -> DispatchSettings:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def task_queue() -> str:
     return f"test-dispatch-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def temporal(settings: Settings) -> Client:
     return await connect(settings.temporal)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def db(settings: Settings) -> AsyncIterator[Database]:
     client = mongo_client(settings.mongo)
     database = client[settings.mongo.database]
@@ -114,14 +114,14 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
     await client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def redis(settings: Settings) -> AsyncIterator[Redis]:
     client = Redis.from_url(settings.redis.url)
     yield client
     await client.aclose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def fleet(settings: Settings, db: Database) -> AsyncIterator[Fleet]:
     """The simulated nodes; no telemetry (no sampling), commands and acks only."""
     await register(
@@ -135,7 +135,7 @@ async def fleet(settings: Settings, db: Database) -> AsyncIterator[Fleet]:
     await fleet.stop(drain_timeout_s=5)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def worker(
     settings: Settings, temporal: Client, task_queue: str, db: Database
 ) -> AsyncIterator[None]:
@@ -146,7 +146,7 @@ async def worker(
         yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def relay(settings: Settings, temporal: Client) -> AsyncIterator[AckRelay]:
     tag = uuid.uuid4().hex[:8]
     relay = AckRelay(
@@ -161,7 +161,7 @@ async def relay(settings: Settings, temporal: Client) -> AsyncIterator[AckRelay]
     await relay.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def service(
     *,
     settings: Settings,
