@@ -1,0 +1,154 @@
+"""End to end on the real servers: simulated nodes -> Mosquitto -> ingest -> MongoDB + Redis.
+
+Nothing here is stubbed: the simulator's nodes publish over their own MQTT sessions, the
+ingester stores and publishes, and the store's queries answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.integration.telemetry_helpers import (
+    clear_retained_statuses,
+    running_ingester,
+    with_ingest,
+)
+from vpp.bus.channels import RedisNames
+from vpp.config import Settings
+from vpp.edge_sim.fleet import Fleet
+from vpp.store.aggregate import get_aggregate
+from vpp.store.database import Database, MongoClient, init_store, mongo_client
+from vpp.store.documents import TELEMETRY
+from vpp.store.nodes import register_nodes, seed_node_specs
+from vpp.store.telemetry_queries import Bucket, downsampled_range
+
+# A node range no other test module uses, so the broker's sessions and statuses are ours.
+FIRST_NODE = 1601
+NODES = 12
+READINGS_PER_NODE = 8
+DB_NAME = f"vpp_test_e2e_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+async def mongo(settings: Settings) -> AsyncIterator[MongoClient]:
+    client = mongo_client(settings.mongo)
+    yield client
+    await client.drop_database(DB_NAME)
+    await client.close()
+
+
+@pytest.fixture(scope="module")
+async def db(mongo: MongoClient, settings: Settings) -> Database:
+    database = mongo[DB_NAME]
+    await init_store(database, settings.mongo)
+    specs = seed_node_specs(settings.mqtt, FIRST_NODE + NODES - 1)[FIRST_NODE - 1 :]
+    await register_nodes(database, specs)
+    return database
+
+
+@pytest.fixture(scope="module")
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(settings.redis.url)
+    yield client
+    await client.aclose()
+
+
+async def _until(check: Any, timeout_s: float, what: str) -> None:
+    # The simulator and the ingester report by state, not events: poll, bounded.
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def test_simulated_nodes_land_in_the_store_and_the_aggregate(
+    settings: Settings, db: Database, redis: Redis
+) -> None:
+    await clear_retained_statuses(settings)
+    names = RedisNames(prefix=f"test-e2e-{uuid.uuid4().hex[:8]}")
+    ingest_settings = with_ingest(
+        settings, share_group=f"e2e-{uuid.uuid4().hex[:8]}", flush_interval_s=0.05
+    )
+    sim = settings.edge_sim.model_copy(update={"nodes": NODES, "first_node": FIRST_NODE})
+    fleet = Fleet(settings.model_copy(update={"edge_sim": sim}))
+    node_ids = fleet.node_ids
+
+    async with running_ingester(ingest_settings, db, redis, names):
+        # The fleet's own sessions publish; the readings are taken here, so that once they
+        # are all in, the nodes stay online and still: the aggregate can be compared exactly.
+        fleet.start(sampling=False)
+        try:
+            for _ in range(READINGS_PER_NODE):
+                for node_id in node_ids:
+                    fleet.sample(node_id)
+                await asyncio.sleep(0.05)
+            sent = dict.fromkeys(node_ids, READINGS_PER_NODE)
+
+            async def all_stored() -> bool:
+                count = await db[TELEMETRY].count_documents({"dc_id": {"$in": node_ids}})
+                return count >= NODES * READINGS_PER_NODE
+
+            await _until(all_stored, 60, "every reading in MongoDB")
+            rows = (
+                await db[TELEMETRY]
+                .find({"dc_id": {"$in": node_ids}}, {"_id": 0})
+                .sort([("dc_id", 1), ("seq", 1)])
+                .to_list()
+            )
+            # Every reading each node sent is stored once: no gap, no duplicate.
+            for node_id in node_ids:
+                seqs = [r["seq"] for r in rows if r["dc_id"] == node_id]
+                assert seqs == list(range(sent[node_id])), node_id
+
+            # The aggregate (from the ingester's latest state in Redis) equals the newest
+            # reading each node sent.
+            newest = [r for r in rows if r["seq"] == READINGS_PER_NODE - 1]
+
+            async def all_online() -> bool:
+                live = await get_aggregate(redis, names, node_ids, offline_after_s=60, cache_s=0.01)
+                return live.online_nodes == NODES
+
+            await _until(all_online, 10, "every node online in the aggregate")
+            aggregate = await get_aggregate(
+                redis, names, node_ids, offline_after_s=60, cache_s=0.01
+            )
+        finally:
+            assert await fleet.stop(drain_timeout_s=10)
+        assert aggregate.node_count == NODES
+        assert aggregate.total_power_kw == pytest.approx(
+            sum(r["power_kw"] for r in newest), abs=1e-6
+        )
+        assert aggregate.avg_soc == pytest.approx(
+            statistics.fmean(r["soc"] for r in newest), abs=1e-6
+        )
+        assert aggregate.avg_freq == pytest.approx(
+            statistics.fmean(r["freq"] for r in newest), abs=1e-6
+        )
+
+    # A one-minute downsampling of one node's readings: each bucket's count, mean,
+    # minimum and maximum are those of the readings in it.
+    node_rows = [r for r in rows if r["dc_id"] == node_ids[0]]
+    start = node_rows[0]["timestamp"].replace(second=0, microsecond=0)
+    end = node_rows[-1]["timestamp"] + timedelta(minutes=1)
+    buckets = await downsampled_range(db, node_ids[0], start, end, Bucket.MINUTE)
+    assert sum(b.count for b in buckets) == len(node_rows)
+    for bucket in buckets:
+        inside = [
+            r["power_kw"]
+            for r in node_rows
+            if bucket.start <= r["timestamp"] < bucket.start + timedelta(minutes=1)
+        ]
+        assert bucket.count == len(inside)
+        assert bucket.power_kw.avg == pytest.approx(statistics.fmean(inside))
+        assert bucket.power_kw.min == pytest.approx(min(inside))
+        assert bucket.power_kw.max == pytest.approx(max(inside))
