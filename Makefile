@@ -12,6 +12,7 @@ run: install
 	$(BIN)/vpp schedules apply
 	$(BIN)/vpp platform up
 	@echo
+	@echo "API, GraphiQL http://127.0.0.1:8000/graphql   REST http://127.0.0.1:8000/docs"
 	@echo "Temporal UI   http://127.0.0.1:8233/namespaces/vpp/workflows"
 	@echo "Keycloak      http://127.0.0.1:8080/admin  (admin / admin-dev)"
 	@echo "Simulator     http://127.0.0.1:8101/nodes"

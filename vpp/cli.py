@@ -162,6 +162,15 @@ def ingest(
     run(instance=instance)
 
 
+@app.command("api")
+def api() -> None:
+    """Serve the API: GraphQL (/graphql), the seed's REST endpoints (/api), /healthz, /readyz,
+    /metrics."""
+    from vpp.api.app import run
+
+    run()
+
+
 @app.command("worker")
 def worker(
     queue: Annotated[

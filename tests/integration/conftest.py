@@ -22,3 +22,7 @@ def stack(settings: Settings) -> Iterator[Stack]:
     started_here = [s.name for s in stack.servers if s.name not in already_running]
     if started_here and os.environ.get("VPP_TEST_KEEP_STACK") != "1":
         Stack(settings, only=started_here).down()
+
+
+# The API's fixtures (a served app, Keycloak tokens), defined once for every test_api*.py.
+from tests.integration.api_support import api, api_settings, client, names, tokens  # noqa: E402, F401

@@ -115,12 +115,30 @@ class AckRelayProcess(LogReadyProcess):
     ready_line = "relaying acks from"
 
 
+class ApiProcess(PlatformProcess):
+    name = "api"
+    subcommand = ("api",)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {"port": self.settings.api.port}
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.host}:{self.port}/healthz"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}/graphql"
+
+
 # Started in this order; the simulator last, once something listens to it.
 PLATFORM_TYPES: tuple[type[Server], ...] = (
     IngestProcess,
     IoWorkerProcess,
     AckRelayProcess,
     MlWorkerProcess,
+    ApiProcess,
     EdgeSimProcess,
 )
 PLATFORM_NAMES = tuple(cls.name for cls in PLATFORM_TYPES)

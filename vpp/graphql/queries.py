@@ -1,0 +1,187 @@
+"""Queries: nodes, telemetry, aggregates (viewer)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from vpp.graphql.context import Context
+from vpp.graphql.permissions import IsViewer
+from vpp.graphql.types.aggregate import Aggregate
+from vpp.graphql.types.caller import Caller
+from vpp.graphql.types.dispatch import Dispatch, DispatchCommand
+from vpp.graphql.types.enums import Bucket, DispatchStatus
+from vpp.graphql.types.node import Node
+from vpp.graphql.types.pagination import Connection, Edge, PageInfo
+from vpp.graphql.types.telemetry import Telemetry, TelemetryBucket, TelemetryRange
+from vpp.services import nodes as node_service
+from vpp.services import telemetry as telemetry_service
+from vpp.services.aggregate import normalise_scope
+from vpp.services.dispatch import DISPATCH_CURSOR
+from vpp.services.paging import encode_cursor
+from vpp.store.telemetry_queries import MAX_POINTS
+
+DEFAULT_RANGE_PAGE = 1_000
+
+
+def resolve_me(info: Info[Context, None]) -> Caller:
+    principal = info.context.principal
+    assert principal is not None  # IsViewer ran
+    return Caller.from_principal(principal)
+
+
+async def resolve_nodes(first: int = 100, after: str | None = None) -> Connection[Node]:
+    page = await node_service.list_nodes(first, after)
+    edges = [
+        Edge(cursor=node_service.node_cursor(n.dc_id), node=Node.from_spec(n)) for n in page.items
+    ]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+    )
+
+
+async def resolve_node(info: Info[Context, None], dc_id: strawberry.ID) -> Node | None:
+    node_service.check_node_id(str(dc_id))
+    spec = await info.context.nodes.load(str(dc_id))
+    return Node.from_spec(spec) if spec is not None else None
+
+
+async def resolve_telemetry(
+    info: Info[Context, None], dc_id: strawberry.ID, last: int = 100
+) -> list[Telemetry]:
+    telemetry_service.check_limit(last, "last")
+    records = await telemetry_service.latest(info.context.state.db, str(dc_id), last)
+    return [Telemetry.from_record(r) for r in records]
+
+
+async def resolve_telemetry_range(
+    info: Info[Context, None],
+    *,
+    dc_id: strawberry.ID,
+    from_: Annotated[datetime, strawberry.argument(name="from")],
+    to: datetime,
+    bucket: Bucket | None = None,
+    first: int = DEFAULT_RANGE_PAGE,
+    after: str | None = None,
+) -> TelemetryRange:
+    db = info.context.state.db
+    fields = ("from", "to")
+    if bucket is None:
+        page = await telemetry_service.readings_page(
+            db, str(dc_id), from_, to, first=first, after=after, fields=fields
+        )
+        return TelemetryRange(
+            dc_id=dc_id,
+            bucket=None,
+            readings=[Telemetry.from_record(r) for r in page.items],
+            buckets=[],
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor),
+        )
+    buckets = await telemetry_service.buckets_page(
+        db, str(dc_id), from_, to, bucket=bucket, first=first, after=after, fields=fields
+    )
+    return TelemetryRange(
+        dc_id=dc_id,
+        bucket=bucket,
+        readings=[],
+        buckets=[TelemetryBucket.from_bucket(b) for b in buckets.items],
+        page_info=PageInfo(has_next_page=buckets.has_next, end_cursor=buckets.end_cursor),
+    )
+
+
+async def resolve_aggregate(
+    info: Info[Context, None], node_ids: list[strawberry.ID] | None = None
+) -> Aggregate:
+    scope = normalise_scope(None if node_ids is None else [str(i) for i in node_ids])
+    return Aggregate.from_aggregate(await info.context.state.aggregates.read(scope))
+
+
+async def resolve_dispatches(
+    info: Info[Context, None],
+    first: int = 50,
+    after: str | None = None,
+    status: DispatchStatus | None = None,
+    issued_by: str | None = None,
+) -> Connection[Dispatch]:
+    page = await info.context.state.dispatches.page(
+        first=first, after=after, status=status, issued_by=issued_by
+    )
+    edges = [
+        Edge(
+            cursor=encode_cursor(DISPATCH_CURSOR, d.created_at.isoformat()),
+            node=Dispatch.from_summary(d),
+        )
+        for d in page.items
+    ]
+    return Connection(
+        edges=edges, page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor)
+    )
+
+
+async def resolve_dispatch(
+    info: Info[Context, None], dispatch_id: strawberry.ID
+) -> Dispatch | None:
+    summary = await info.context.state.dispatches.get(str(dispatch_id))
+    return Dispatch.from_summary(summary) if summary is not None else None
+
+
+async def resolve_dispatch_log(
+    info: Info[Context, None], dc_id: strawberry.ID | None = None, last: int = 50
+) -> list[DispatchCommand]:
+    if dc_id is not None:
+        node_service.check_node_id(str(dc_id))
+    entries = await info.context.state.dispatches.logs(None if dc_id is None else str(dc_id), last)
+    return [DispatchCommand.from_entry(e) for e in entries]
+
+
+@strawberry.type
+class Query:
+    me: Caller = strawberry.field(
+        resolver=resolve_me, permission_classes=[IsViewer], description="The caller's identity"
+    )
+    nodes: Connection[Node] = strawberry.field(
+        resolver=resolve_nodes,
+        permission_classes=[IsViewer],
+        description="Registered nodes by id, a page at a time",
+    )
+    node: Node | None = strawberry.field(
+        resolver=resolve_node,
+        permission_classes=[IsViewer],
+        description="A node; null if unregistered",
+    )
+    telemetry: list[Telemetry] = strawberry.field(
+        resolver=resolve_telemetry,
+        permission_classes=[IsViewer],
+        description="A node's newest readings, newest first",
+    )
+    telemetry_range: TelemetryRange = strawberry.field(
+        resolver=resolve_telemetry_range,
+        permission_classes=[IsViewer],
+        description="A node's readings with from <= timestamp < to, oldest first; with "
+        "`bucket`, avg/min/max per bucket. Paged: `first` readings (or buckets' width) "
+        f"per page, at most {MAX_POINTS}",
+    )
+    aggregate: Aggregate = strawberry.field(
+        resolver=resolve_aggregate,
+        permission_classes=[IsViewer],
+        description="Totals of the whole fleet, or of the given nodes; cached in Redis",
+    )
+    dispatches: Connection[Dispatch] = strawberry.field(
+        resolver=resolve_dispatches,
+        permission_classes=[IsViewer],
+        description="Dispatches, newest first, a page at a time",
+    )
+    dispatch: Dispatch | None = strawberry.field(
+        resolver=resolve_dispatch,
+        permission_classes=[IsViewer],
+        description="A dispatch; null if unknown",
+    )
+    dispatch_log: list[DispatchCommand] = strawberry.field(
+        resolver=resolve_dispatch_log,
+        permission_classes=[IsViewer],
+        description="Node commands, newest first: of one node (dcId) or of all",
+    )
