@@ -160,6 +160,14 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def renice(pids: list[int], niceness: int) -> None:
+    """Set the niceness of every thread of these processes (on Linux it is per thread)."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -426,6 +434,8 @@ def report(args: argparse.Namespace, settings: Settings, r: Result) -> None:
     print(f"ingest benchmark {r.stamp} on {os.cpu_count()} cores")
     print(f"load: {load}")
     print(f"steady window: {length:.0f} s after a {args.warmup:.0f} s warm-up")
+    if args.nice:
+        print(f"measured processes reniced to {args.nice} (the machine runs other work too)")
     print(f"ingest: batch_size {batch_size}, flush_interval_s {interval}")
     print("-" * 76)
     print(f"sustained stored rate     {sustained:10,.0f} msg/s")
@@ -475,6 +485,18 @@ async def prepare_store(args: argparse.Namespace, settings: Settings, db: Databa
     return raw_rate
 
 
+def watch_list(
+    servers: dict[str, int | None], ingester: Ingester, workers: list[asyncio.subprocess.Process]
+) -> dict[str, int]:
+    """The processes whose CPU the report shows, by a readable name."""
+    watched = {f"{name} ({pid})": pid for name, pid in servers.items() if pid}
+    watched[f"ingester ({ingester.process.pid})"] = ingester.process.pid
+    for i, worker in enumerate(workers, start=1):
+        watched[f"load {i} ({worker.pid})"] = worker.pid
+    watched[f"bench live subscriber ({os.getpid()})"] = os.getpid()
+    return watched
+
+
 async def run(args: argparse.Namespace) -> int:
     settings = get_settings()
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
@@ -499,12 +521,10 @@ async def run(args: argparse.Namespace) -> int:
     start_at = time.time() + args.connect_time
     workers = await start_load(args, start_at)
     print(f"load starts in {max(0.0, start_at - time.time()):.0f} s ...", flush=True)
+    watched = watch_list(servers, ingester, workers)
+    if args.nice:
+        renice(list(watched.values()), args.nice)
     await asyncio.sleep(max(0.0, start_at + args.warmup - time.time()))  # the warm-up
-    watched = {f"{name} ({pid})": pid for name, pid in servers.items() if pid}
-    watched[f"ingester ({ingester.process.pid})"] = ingester.process.pid
-    for i, worker in enumerate(workers, start=1):
-        watched[f"load {i} ({worker.pid})"] = worker.pid
-    watched[f"bench live subscriber ({os.getpid()})"] = os.getpid()
     window = Window(watched)
     await window.measure(live, start_at + args.duration)
     published = await stop_load(args, workers)
@@ -539,6 +559,8 @@ async def run(args: argparse.Namespace) -> int:
         ingest_env=ingester.env,
     )
     report(args, settings, result)
+    if args.nice:
+        renice([pid for pid in servers.values() if pid], 0)  # the stack's servers stay up
     if not args.keep:
         await client.drop_database(db_name)
     await client.close()
@@ -576,6 +598,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--nodes", type=int, default=20_000, help="nodes to register with --load-command"
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the measured processes at this niceness (e.g. -10 on a machine shared "
+        "with other work, to approach having the cores to themselves; needs root)",
     )
     parser.add_argument("--db", help="database name (default vpp_bench_<time>)")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")

@@ -112,10 +112,12 @@ class Ingester:
         self._max_ahead = max_ahead
         self._live = LiveStateWriter(redis, names or RedisNames())
         self.known_nodes = KnownNodes(db)
-        telemetry_writer = TelemetryWriter(db[TELEMETRY], self._live, metrics)
+        self._telemetry_writer = TelemetryWriter(
+            db[TELEMETRY], self._live, metrics, publish_in_background=True
+        )
         self._telemetry: Batcher[PendingReading, WriteOutcome] = Batcher(
             "telemetry",
-            telemetry_writer.write,
+            self._telemetry_writer.write,
             batch_size=ingest.batch_size,
             flush_interval_s=ingest.flush_interval_s,
             max_buffered=ingest.max_buffered,
@@ -199,6 +201,8 @@ class Ingester:
             self._client.pause_receiving()
         for batcher in (self._telemetry, self._dead_letters, self._status):
             await batcher.stop(timeout_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._telemetry_writer.drain(), timeout_s)
         if self._handling:
             self._idle.clear()
             with contextlib.suppress(TimeoutError):

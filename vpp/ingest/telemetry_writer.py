@@ -7,12 +7,16 @@
    counts as stored: a reading lands exactly once even if the store fails mid-batch.
    Any other error (store unreachable...) raises, and the batcher retries the batch.
 2. One pipelined Redis round trip: the latest state of the batch's nodes and one live
-   message (a JSON list of the stored readings). A Redis failure is logged and counted,
-   not retried: the readings are durable in MongoDB, the next batch refreshes the state.
+   message (a JSON list of the stored readings). With `publish_in_background` (the
+   ingester) it runs beside the next batch's insert, in batch order: the store is the
+   bottleneck and should not wait for Redis; otherwise `write` returns after it. A Redis
+   failure is logged and counted, not retried: the readings are durable in MongoDB, the
+   next batch refreshes the state.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -60,10 +64,14 @@ class TelemetryWriter:
         collection: AsyncCollection[dict[str, Any]],
         live: LiveStateWriter,
         metrics: IngestMetrics,
+        *,
+        publish_in_background: bool = False,
     ) -> None:
         self._collection = collection
+        self._background = publish_in_background
         self._live = live
         self._metrics = metrics
+        self._publishing: asyncio.Task[None] | None = None
 
     async def write(self, readings: Sequence[PendingReading], attempt: int) -> list[WriteOutcome]:
         started = time.perf_counter()
@@ -82,10 +90,29 @@ class TelemetryWriter:
         stored = [r.live for r, o in zip(readings, outcomes, strict=True) if o is STORED]
         self._metrics.stored.inc(len(stored))
         self._metrics.batches.inc()
+        self._metrics.flush_seconds.observe(time.perf_counter() - started)
+        publish = self._publish(self._publishing, stored, int(time.time() * 1000))
+        if self._background:
+            self._publishing = asyncio.create_task(publish)
+        else:
+            await publish
+        return outcomes
+
+    async def drain(self) -> None:
+        """Wait until every stored batch is in Redis."""
+        if self._publishing is not None:
+            await self._publishing
+
+    async def _publish(
+        self, previous: asyncio.Task[None] | None, stored: list[LiveReading], received_ms: int
+    ) -> None:
+        if previous is not None:
+            await previous  # batches reach Redis in the order they were stored
         try:
-            await self._live.publish_batch(stored, int(time.time() * 1000))
+            await self._live.publish_batch(stored, received_ms)
         except (RedisError, OSError) as exc:
             self._metrics.redis_errors.inc()
             log.warning("live state not updated for %d readings: %s", len(stored), exc)
-        self._metrics.flush_seconds.observe(time.perf_counter() - started)
-        return outcomes
+        except Exception:  # never break the chain of later batches
+            self._metrics.redis_errors.inc()
+            log.exception("live state not updated for %d readings", len(stored))
