@@ -60,8 +60,8 @@ class IngestMetrics:
         self.batches = Counter("vpp_ingest_batches", "Telemetry batches written", registry=registry)
         self.flush_seconds = Histogram(
             "vpp_ingest_flush_seconds",
-            "Time to write one telemetry batch to MongoDB and Redis",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            "Time to write one telemetry batch to MongoDB (Redis follows in the background)",
+            buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0),
             registry=registry,
         )
         self.store_errors = Counter(
