@@ -34,6 +34,14 @@ TEST_ENV = {
     "VPP_KEYCLOAK__PORT": shifted_port(18080),
     "VPP_KEYCLOAK__MANAGEMENT_PORT": shifted_port(19000),
     "VPP_API__PORT": shifted_port(18000),
+    "VPP_INGEST__METRICS_PORT": shifted_port(19101),
+    "VPP_EDGE_SIM__STATUS_PORT": shifted_port(18101),
+    "VPP_METRICS__IO_WORKER_PORT": shifted_port(19102),
+    "VPP_METRICS__ML_WORKER_PORT": shifted_port(19103),
+    "VPP_METRICS__IO_WORKER_SDK_PORT": shifted_port(19104),
+    "VPP_METRICS__ML_WORKER_SDK_PORT": shifted_port(19105),
+    "VPP_METRICS__ACK_RELAY_PORT": shifted_port(19106),
+    "VPP_METRICS__PROMETHEUS_PORT": shifted_port(19090),
 }
 os.environ.update(TEST_ENV)
 # The suite runs its own SecantusDB unless VPP_TEST_MONGO_URI names a real mongod.

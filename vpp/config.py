@@ -129,6 +129,21 @@ class EdgeSimSettings(BaseModel):
     seed: int = 7
 
 
+class MetricsSettings(BaseModel):
+    """Prometheus `/metrics` of the processes with no HTTP server of their own (the API
+    serves it on its port, ingest on `ingest.metrics_port`, the simulator on its status
+    port), and the local Prometheus that `make run-observability` starts."""
+
+    host: str = LOOPBACK  # 0.0.0.0 in a container, so Prometheus can scrape the pod
+    io_worker_port: int = 9102
+    ml_worker_port: int = 9103
+    # The Temporal SDK's own worker metrics: its Rust core serves them on a port of its own.
+    io_worker_sdk_port: int = 9104
+    ml_worker_sdk_port: int = 9105
+    ack_relay_port: int = 9106
+    prometheus_port: int = 9090
+
+
 class KeycloakSettings(BaseModel):
     host: str = LOOPBACK
     port: int = 8080
@@ -179,6 +194,7 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = DispatchSettings()
     forecast: ForecastSettings = ForecastSettings()
     api: ApiSettings = ApiSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 @lru_cache

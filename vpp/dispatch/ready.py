@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from vpp.config import TemporalSettings
 from vpp.temporal_client import connect
@@ -31,12 +32,14 @@ async def until_ready(what: str, attempt: Callable[[], Awaitable[None]]) -> None
             return
 
 
-async def temporal_when_ready(temporal: TemporalSettings) -> Client:
+async def temporal_when_ready(
+    temporal: TemporalSettings, *, runtime: Runtime | None = None
+) -> Client:
     """A Temporal client, once the server answers."""
     clients: list[Client] = []
 
     async def attempt() -> None:
-        clients.append(await connect(temporal))
+        clients.append(await connect(temporal, runtime=runtime))
 
     await until_ready("Temporal", attempt)
     return clients[0]

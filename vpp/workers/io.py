@@ -35,6 +35,7 @@ from vpp.dispatch.ready import temporal_when_ready, until_ready
 from vpp.dispatch.repository import MongoDispatchStore
 from vpp.dispatch.settings import dispatch_settings
 from vpp.store.database import Database, MongoClient, mongo_client
+from vpp.workers.metrics import MetricsInterceptor, WorkerMetrics, sdk_runtime, serve_metrics
 from vpp.workflows.dispatch import IO_WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,12 @@ def io_activities(settings: Settings, clients: IoClients) -> list[Callable[..., 
 
 
 def build_io_worker(
-    client: Client, settings: Settings, clients: IoClients, *, task_queue: str | None = None
+    client: Client,
+    settings: Settings,
+    clients: IoClients,
+    *,
+    task_queue: str | None = None,
+    metrics: WorkerMetrics | None = None,
 ) -> Worker:
     return Worker(
         client,
@@ -100,6 +106,7 @@ def build_io_worker(
         workflows=io_workflows(),
         activities=io_activities(settings, clients),
         sticky_queue_schedule_to_start_timeout=STICKY_TO_START,
+        interceptors=[MetricsInterceptor(metrics)] if metrics else [],
     )
 
 
@@ -113,9 +120,13 @@ async def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-    client = await temporal_when_ready(settings.temporal)
+    m = settings.metrics
+    metrics = WorkerMetrics()
+    serve_metrics(metrics, m.host, m.io_worker_port)
+    runtime = sdk_runtime(m.host, m.io_worker_sdk_port)
+    client = await temporal_when_ready(settings.temporal, runtime=runtime)
     async with open_clients(settings, instance=instance) as clients:
-        worker = build_io_worker(client, settings, clients)
+        worker = build_io_worker(client, settings, clients, metrics=metrics)
         async with worker:
             log.info("%s %s", READY_LINE, settings.temporal.io_task_queue)
             await stop.wait()

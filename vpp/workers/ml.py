@@ -31,6 +31,7 @@ from vpp.ml.forecast.documents import DOCUMENT_MODELS
 from vpp.ml.forecast.settings import ForecastSettings, forecast_settings
 from vpp.store.database import Database, MongoClient, mongo_client
 from vpp.temporal_client import connect
+from vpp.workers.metrics import MetricsInterceptor, WorkerMetrics, sdk_runtime, serve_metrics
 from vpp.workflows.forecast import ML_WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ def build_ml_worker(
     task_queue: str | None = None,
     forecast: ForecastSettings | None = None,
     max_concurrent_activities: int = MAX_CONCURRENT_ACTIVITIES,
+    metrics: WorkerMetrics | None = None,
 ) -> Worker:
     return Worker(
         client,
@@ -89,6 +91,7 @@ def build_ml_worker(
         workflows=ml_workflows(),
         activities=ml_activities(forecast or forecast_settings(settings), clients),
         max_concurrent_activities=max_concurrent_activities,
+        interceptors=[MetricsInterceptor(metrics)] if metrics else [],
     )
 
 
@@ -100,9 +103,12 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-    client = await connect(settings.temporal)
+    m = settings.metrics
+    metrics = WorkerMetrics()
+    serve_metrics(metrics, m.host, m.ml_worker_port)
+    client = await connect(settings.temporal, runtime=sdk_runtime(m.host, m.ml_worker_sdk_port))
     async with open_clients(settings) as clients:
-        worker = build_ml_worker(client, settings, clients)
+        worker = build_ml_worker(client, settings, clients, metrics=metrics)
         async with worker:
             log.info("%s %s", READY_LINE, settings.temporal.ml_task_queue)
             await stop.wait()
