@@ -1,0 +1,20 @@
+"""Shared pieces of the optimisation tests: the settings and short episodes on real data."""
+
+from __future__ import annotations
+
+import pytest
+
+from vpp.ml.rl.episodes import EpisodeSpec, consecutive_episodes
+from vpp.ml.rl.settings import RLSettings
+
+
+@pytest.fixture(scope="session")
+def rl() -> RLSettings:
+    return RLSettings(episode_hours=48)
+
+
+@pytest.fixture(scope="session")
+def held_out(rl: RLSettings) -> list[EpisodeSpec]:
+    """Two days of three held-out buildings at a few points of May to July."""
+    episodes = consecutive_episodes([11, 14, 17], rl.eval_months, rl.episode_hours)
+    return episodes[::9]

@@ -1,0 +1,119 @@
+"""The env: gymnasium's and SB3's checks, physics limits, and the cost of a known hour."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+from vpp.ml.forecast.citylearn import row_start
+from vpp.ml.rl.env import BatteryEnv, EnvConfig
+from vpp.ml.rl.episodes import EpisodeSpec
+from vpp.ml.rl.observation import OBS_SIZE
+from vpp.ml.rl.settings import RLSettings
+
+
+def _env(rl: RLSettings, **kw: object) -> BatteryEnv:
+    config = EnvConfig.from_settings(rl, buildings=rl.train_buildings, months=rl.train_months)
+    for key, value in kw.items():
+        object.__setattr__(config, key, value)
+    return BatteryEnv(config)
+
+
+def test_gymnasium_check_env_passes(rl: RLSettings) -> None:
+    gym_check_env(_env(rl), skip_render_check=True)
+
+
+def test_sb3_check_env_passes(rl: RLSettings) -> None:
+    sb3_check_env(_env(rl), warn=True)
+
+
+def test_episode_is_truncated_after_its_hours(rl: RLSettings) -> None:
+    env = _env(rl)
+    obs, info = env.reset(seed=3)
+    assert obs.shape == (OBS_SIZE,)
+    assert info["episode"].hours == rl.episode_hours
+    steps, truncated = 0, False
+    while not truncated:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        assert not terminated
+        steps += 1
+    assert steps == rl.episode_hours
+
+
+def test_random_starts_stay_in_the_training_buildings_and_months(rl: RLSettings) -> None:
+    env = _env(rl)
+    for seed in range(30):
+        _, info = env.reset(seed=seed)
+        spec: EpisodeSpec = info["episode"]
+        assert spec.building in rl.train_buildings
+        for t in (0, spec.hours - 1):
+            assert row_start(spec.start_row + t).month in rl.train_months
+
+
+@pytest.mark.parametrize("action", [-1.0, 1.0, 0.37, -0.8])
+def test_physics_limits_hold_whatever_the_agent_asks(rl: RLSettings, action: float) -> None:
+    env = _env(rl)
+    env.reset(seed=11, options={"soc": 0.5})
+    assert env.battery is not None
+    max_kw = env.battery.max_kw
+    for _ in range(rl.episode_hours):
+        before = env.battery.energy_kwh
+        _, _, _, _, info = env.step(np.array([action], dtype=np.float32))
+        record = info["record"]
+        assert abs(record.battery_kw) <= max_kw + 1e-9
+        assert rl.soc_min - 1e-9 <= record.soc_after <= rl.soc_max + 1e-9
+        stored = env.battery.energy_kwh - before
+        eff = env.battery.efficiency
+        expected = record.battery_kw * (eff if record.battery_kw > 0 else 1 / eff)
+        assert stored == pytest.approx(expected, abs=1e-6)
+        # Zero export: the battery never pushes energy past the home's own load.
+        home_net = record.cost.net_kw - record.battery_kw
+        assert record.battery_kw >= -max(home_net, 0.0) - 1e-9
+
+
+def test_out_of_range_action_is_clipped(rl: RLSettings) -> None:
+    a, b = _env(rl), _env(rl)
+    a.reset(seed=5, options={"soc": 0.5})
+    b.reset(seed=5, options={"soc": 0.5})
+    _, ra, *_ = a.step(np.array([7.0], dtype=np.float32))
+    _, rb, *_ = b.step(np.array([1.0], dtype=np.float32))
+    assert ra == rb
+
+
+def test_idle_battery_reward_is_zero_against_no_battery(rl: RLSettings) -> None:
+    env = _env(rl)
+    env.reset(seed=2)
+    for _ in range(24):
+        _, reward, *_ = env.step(np.zeros(1, dtype=np.float32))
+        assert reward == pytest.approx(0.0, abs=1e-12)
+
+
+def test_hour_cost_matches_the_tariff(rl: RLSettings) -> None:
+    env = _env(rl)
+    spec = EpisodeSpec(building=1, start_row=100, hours=24)
+    env.reset(options={"episode": spec, "soc": rl.soc_min})
+    _, _, _, _, info = env.step(np.zeros(1, dtype=np.float32))
+    record = info["record"]
+    assert env.home is not None
+    net = env.home.load_kw[100] - env.home.pv_kw[100]
+    price, carbon = env.home.price[100], env.home.carbon[100]
+    assert record.cost.energy_cost == pytest.approx(price * max(net, 0.0))
+    assert record.cost.emissions_kg == pytest.approx(carbon * max(net, 0.0))
+    assert record.cost.objective == pytest.approx(
+        (price + rl.carbon_price_per_kg * carbon) * max(net, 0.0)
+    )
+
+
+def test_step_before_reset_is_a_clear_error(rl: RLSettings) -> None:
+    with pytest.raises(RuntimeError, match="reset"):
+        _env(rl).step(np.zeros(1, dtype=np.float32))
+
+
+def test_spaces(rl: RLSettings) -> None:
+    env = _env(rl)
+    assert isinstance(env.action_space, gym.spaces.Box)
+    assert env.action_space.low.tolist() == [-1.0]
+    assert env.action_space.high.tolist() == [1.0]
