@@ -37,6 +37,13 @@ class ApiMetrics:
             ["type", "outcome"],
             registry=r,
         )
+        self.graphql_seconds = Histogram(
+            "vpp_api_graphql_operation_seconds",
+            "Time to execute a GraphQL query or mutation, by type",
+            ["type"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.subscriptions = Gauge(
             "vpp_api_subscriptions",
             "Active GraphQL subscriptions, by field",

@@ -301,6 +301,9 @@ async def serve(
                 loop.add_signal_handler(sig, stop.set)
     temporal = await temporal_when_ready(settings.temporal)
     relay = AckRelay(settings, TemporalAckSignaller(temporal), client_id=client_id(instance))
+    from vpp.dispatch.relay_metrics import serve_relay_metrics  # it imports this module
+
+    serve_relay_metrics(lambda: relay.stats, settings.metrics.host, settings.metrics.ack_relay_port)
     await until_ready("the broker", relay.start)
     try:
         await stop.wait()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
 from vpp.edge_sim.fleet import Fault, Fleet, NodeState
+from vpp.edge_sim.metrics import fleet_registry
 
 
 class FleetSummary(BaseModel):
@@ -34,6 +36,7 @@ def _known(fleet: Fleet, node_id: str) -> None:
 def create_app(fleet: Fleet) -> FastAPI:
     app = FastAPI(title="VPP edge simulator", summary="Simulated DER nodes of one process.")
     app.state.fleet = fleet
+    registry = fleet_registry(fleet)
 
     @app.get("/health")
     async def health(fleet: FleetDep) -> FleetSummary:
@@ -45,6 +48,10 @@ def create_app(fleet: Fleet) -> FastAPI:
             buffered=sum(s.buffered for s in states),
             dropped=sum(s.dropped for s in states),
         )
+
+    @app.get("/metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/nodes")
     async def nodes(fleet: FleetDep) -> list[NodeState]:

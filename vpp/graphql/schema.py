@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 import strawberry
@@ -34,9 +35,11 @@ class SafeParserCache(ParserCache):
 
 
 class OperationMetrics(SchemaExtension):
-    """Counts queries and mutations by outcome (`vpp_api_graphql_operations`)."""
+    """Counts queries and mutations by outcome (`vpp_api_graphql_operations`) and times
+    them (`vpp_api_graphql_operation_seconds`)."""
 
     def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
         yield
         context = self.execution_context
         state = getattr(context.context, "state", None)
@@ -51,6 +54,7 @@ class OperationMetrics(SchemaExtension):
             return  # counted by the vpp_api_subscriptions gauge
         errors = getattr(context.result, "errors", None) or context.pre_execution_errors
         metrics.graphql_operations.labels(kind, "error" if errors else "ok").inc()
+        metrics.graphql_seconds.labels(kind).observe(time.perf_counter() - started)
 
 
 class VppSchema(strawberry.Schema):

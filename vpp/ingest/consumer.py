@@ -185,6 +185,7 @@ class Ingester:
         client.set_config({"reconnect_retries": _UNLIMITED_RECONNECTS, "reconnect_delay": 2})
         client.on_message = self.handle_message
         client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         self._client = client
         # A long keepalive: while the store is away, reading stays paused, and gmqtt drops
@@ -225,6 +226,7 @@ class Ingester:
     # -- MQTT callbacks ------------------------------------------------------------------
 
     def _on_connect(self, client: MqttClient, flags: int, rc: int, properties: Any) -> None:
+        self.metrics.mqtt_connected.set(1)
         # A new connection reads; pause it again if the ingester is still full.
         self._paused = self._handling >= self._intake_limit
         if self._paused and self._client is not None:
@@ -235,6 +237,9 @@ class Ingester:
         )
         status = fleet_filter(prefix, NodeChannel.STATUS)
         client.subscribe([Subscription(telemetry, qos=1), Subscription(status, qos=1)])
+
+    def _on_disconnect(self, client: MqttClient, packet: Any, exc: Any = None) -> None:
+        self.metrics.mqtt_connected.set(0)  # gmqtt reconnects by itself
 
     def _on_subscribe(self, client: MqttClient, mid: int, qos: Any, properties: Any) -> None:
         self._subscribed.set()

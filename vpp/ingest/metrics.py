@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from vpp.ingest.progress import Tally
-from vpp.store.documents import DeadLetterReason
+from vpp.store.documents import DEAD_LETTERS, TELEMETRY, DeadLetterReason
 
 
 class _TallyCollector(Collector):
@@ -58,6 +58,12 @@ class IngestMetrics:
         for reason in DeadLetterReason:
             self.dead_letters.labels(reason=reason.value)
         self.batches = Counter("vpp_ingest_batches", "Telemetry batches written", registry=registry)
+        self.batch_size = Histogram(
+            "vpp_ingest_batch_size",
+            "Readings per telemetry batch written (the batch size setting is the ceiling)",
+            buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000),
+            registry=registry,
+        )
         self.flush_seconds = Histogram(
             "vpp_ingest_flush_seconds",
             "Time to write one telemetry batch to MongoDB (Redis follows in the background)",
@@ -70,9 +76,16 @@ class IngestMetrics:
             ["collection"],
             registry=registry,
         )
+        for collection in (TELEMETRY, DEAD_LETTERS):  # from zero, for rate() and alerts
+            self.store_errors.labels(collection)
         self.redis_errors = Counter(
             "vpp_ingest_redis_errors",
             "Failed Redis updates of the live state (the readings are stored regardless)",
+            registry=registry,
+        )
+        self.mqtt_connected = Gauge(
+            "vpp_ingest_mqtt_connected",
+            "1 while the ingester's MQTT session to the broker is up",
             registry=registry,
         )
         self.buffered = Gauge(

@@ -90,6 +90,7 @@ class TelemetryWriter:
         stored = [r.live for r, o in zip(readings, outcomes, strict=True) if o is STORED]
         self._metrics.stored.inc(len(stored))
         self._metrics.batches.inc()
+        self._metrics.batch_size.observe(len(readings))
         self._metrics.flush_seconds.observe(time.perf_counter() - started)
         publish = self._publish(self._publishing, stored, int(time.time() * 1000))
         if self._background:
