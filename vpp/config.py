@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vpp.dispatch.settings import DispatchSettings
 from vpp.ml.forecast.settings import ForecastSettings
+from vpp.optimize.settings import OptimizeSettings
 
 LOOPBACK = "127.0.0.1"
 # The public datasets sit in `shared/` beside the checkout (see the README); an
@@ -141,7 +142,8 @@ class MetricsSettings(BaseModel):
     io_worker_sdk_port: int = 9104
     ml_worker_sdk_port: int = 9105
     ack_relay_port: int = 9106
-    prometheus_port: int = 9090
+    # Not 9090: Debian's own prometheus service takes that one where systemd starts it.
+    prometheus_port: int = 9190
 
 
 class KeycloakSettings(BaseModel):
@@ -193,6 +195,7 @@ class Settings(BaseSettings):
     edge_sim: EdgeSimSettings = EdgeSimSettings()
     dispatch: DispatchSettings = DispatchSettings()
     forecast: ForecastSettings = ForecastSettings()
+    optimize: OptimizeSettings = OptimizeSettings()
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
 

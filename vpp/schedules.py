@@ -11,7 +11,11 @@ per cycle. The `vpp schedules ...` commands are in `vpp.schedules_command`.
 - `forecast-train` starts `TrainForecastWorkflow` (workflow ids `forecast-train-<time>`)
   daily at `forecast.train_hour_utc`:30 UTC (02:30).
 
-Both skip a tick while the previous run is still going (overlap SKIP).
+- `optimize-cycle` starts `OptimizeCycleWorkflow` (workflow ids `optimize-cycle-<time>`)
+  every `optimize.cycle_minutes` (15); the stored automation switch decides, each run,
+  whether it acts, rehearses (dry run) or does nothing.
+
+All skip a tick while the previous run is still going (overlap SKIP).
 """
 
 from __future__ import annotations
@@ -43,10 +47,14 @@ from vpp.activities.forecast import FORECAST_REFUSED
 from vpp.config import Settings
 from vpp.ml.forecast.messages import ForecastCycleInput, TrainForecastInput
 from vpp.ml.forecast.settings import forecast_settings
+from vpp.optimize.models import OptimizeCycleInput
+from vpp.optimize.settings import optimize_settings
 from vpp.workflows.forecast import ForecastCycleWorkflow, TrainForecastWorkflow
+from vpp.workflows.optimize import OptimizeCycleWorkflow
 
 FORECAST_CYCLE_SCHEDULE = "forecast-cycle"
 FORECAST_TRAIN_SCHEDULE = "forecast-train"
+OPTIMIZE_CYCLE_SCHEDULE = "optimize-cycle"
 
 # A cycle that failed after its activities' own retries runs again soon; a cycle that
 # cannot end within this long is abandoned (the next tick starts afresh).
@@ -126,8 +134,31 @@ def forecast_schedules(settings: Settings) -> list[ScheduleDefinition]:
     ]
 
 
+def optimize_schedules(settings: Settings) -> list[ScheduleDefinition]:
+    minutes = optimize_settings(settings).cycle_minutes
+    cycle = Schedule(
+        action=ScheduleActionStartWorkflow(
+            OptimizeCycleWorkflow.run,
+            OptimizeCycleInput(),
+            id=OPTIMIZE_CYCLE_SCHEDULE,
+            task_queue=settings.temporal.ml_task_queue,
+            # A decision is worth nothing after its cycle: a failed one is not run late.
+            run_timeout=timedelta(minutes=minutes),
+            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=30), maximum_attempts=2),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=minutes))]),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(minutes=minutes)
+        ),
+        state=ScheduleState(
+            note=f"battery setpoints from the policy, through the safety guard, every {minutes} min"
+        ),
+    )
+    return [ScheduleDefinition(OPTIMIZE_CYCLE_SCHEDULE, cycle)]
+
+
 # Every part of the platform that runs on a clock adds its factory here.
-SCHEDULE_FACTORIES: list[ScheduleFactory] = [forecast_schedules]
+SCHEDULE_FACTORIES: list[ScheduleFactory] = [forecast_schedules, optimize_schedules]
 
 
 def all_definitions(settings: Settings) -> list[ScheduleDefinition]:

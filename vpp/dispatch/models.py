@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from vpp.dispatch.settings import DispatchSettings
 from vpp.models import AckStatus, Action, CommandParams, NodeId, NodeKind
 
 # The id of a dispatch: part of workflow ids and of every command id, so neither ':'
@@ -135,6 +136,17 @@ class DispatchTiming(Frozen):
     # The log is written at most this often per shard, so that changes close in time
     # (sent, accepted; completed and its measurement) land in one write.
     log_interval_s: float = 2.0
+
+    @classmethod
+    def from_settings(cls, options: DispatchSettings) -> DispatchTiming:
+        return cls(
+            resend_initial_s=options.resend_initial_s,
+            resend_max_s=options.resend_max_s,
+            completion_slack_s=options.completion_slack_s,
+            completion_grace_s=options.completion_grace_s,
+            measure_settle_s=options.measure_settle_s,
+            log_interval_s=options.log_interval_s,
+        )
 
 
 class DispatchSpec(Frozen):

@@ -132,14 +132,7 @@ class DispatchService:
         inp = DispatchInput(
             spec=spec,
             targets=request.targets,
-            timing=DispatchTiming(
-                resend_initial_s=options.resend_initial_s,
-                resend_max_s=options.resend_max_s,
-                completion_slack_s=options.completion_slack_s,
-                completion_grace_s=options.completion_grace_s,
-                measure_settle_s=options.measure_settle_s,
-                log_interval_s=options.log_interval_s,
-            ),
+            timing=DispatchTiming.from_settings(options),
             shard_size=options.shard_size,
             max_shard_events=options.max_shard_events,
         )

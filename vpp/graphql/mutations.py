@@ -1,4 +1,4 @@
-"""Mutations: the node registry (admin), dispatches (operator)."""
+"""Mutations: the node registry and the automation (admin), dispatches (operator)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from strawberry.types import Info
 
 from vpp.graphql.context import Context
 from vpp.graphql.permissions import IsAdmin, IsOperator
+from vpp.graphql.types.automation import Automation
 from vpp.graphql.types.dispatch import Dispatch, DispatchInput, DispatchStarted
 from vpp.graphql.types.inputs import NodeInput, NodePatch
 from vpp.graphql.types.node import Node
+from vpp.services import automation as automation_service
 from vpp.services import nodes as node_service
 from vpp.services.dispatch import parse_request
 from vpp.services.errors import InvalidInputError
@@ -54,6 +56,46 @@ async def resolve_cancel_dispatch(
     return Dispatch.from_summary(summary)
 
 
+async def _automation(info: Info[Context, None]) -> Automation:
+    state = info.context.state
+    view = await automation_service.automation_status(
+        state.db, state.temporal.client, state.settings
+    )
+    return Automation.from_view(view)
+
+
+async def resolve_set_automation(
+    info: Info[Context, None], enabled: bool | None = None, dry_run: bool | None = None
+) -> Automation:
+    principal = info.context.principal
+    assert principal is not None  # IsAdmin ran
+    state = info.context.state
+    await automation_service.set_automation(
+        state.db, state.settings, by=principal.name, enabled=enabled, dry_run=dry_run
+    )
+    return await _automation(info)
+
+
+async def resolve_pause_schedule(
+    info: Info[Context, None], schedule_id: strawberry.ID, paused: bool
+) -> Automation:
+    principal = info.context.principal
+    assert principal is not None  # IsAdmin ran
+    state = info.context.state
+    await automation_service.set_schedule_paused(
+        state.temporal.require(), state.settings, str(schedule_id), paused=paused, by=principal.name
+    )
+    return await _automation(info)
+
+
+async def resolve_run_schedule(info: Info[Context, None], schedule_id: strawberry.ID) -> Automation:
+    state = info.context.state
+    await automation_service.run_schedule_now(
+        state.temporal.require(), state.settings, str(schedule_id)
+    )
+    return await _automation(info)
+
+
 @strawberry.type
 class Mutation:
     create_node: Node = strawberry.mutation(
@@ -78,4 +120,19 @@ class Mutation:
         resolver=resolve_cancel_dispatch,
         permission_classes=[IsOperator],
         description="Stop further sends; nodes that have not answered end cancelled",
+    )
+    set_automation: Automation = strawberry.mutation(
+        resolver=resolve_set_automation,
+        permission_classes=[IsAdmin],
+        description="Switch the automation on or off, or to dry run (decide, dispatch nothing)",
+    )
+    pause_schedule: Automation = strawberry.mutation(
+        resolver=resolve_pause_schedule,
+        permission_classes=[IsAdmin],
+        description="Pause or resume one of the platform's schedules",
+    )
+    run_schedule: Automation = strawberry.mutation(
+        resolver=resolve_run_schedule,
+        permission_classes=[IsAdmin],
+        description="Start one run of a schedule now",
     )

@@ -1,8 +1,8 @@
-"""Queries: nodes, telemetry, aggregates (viewer)."""
+"""Queries (viewer): nodes, telemetry, aggregates, dispatches, forecasts, automation."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
@@ -11,12 +11,19 @@ from strawberry.types import Info
 from vpp.graphql.context import Context
 from vpp.graphql.permissions import IsViewer
 from vpp.graphql.types.aggregate import Aggregate
+from vpp.graphql.types.automation import Automation, Decision
 from vpp.graphql.types.caller import Caller
 from vpp.graphql.types.dispatch import Dispatch, DispatchCommand
 from vpp.graphql.types.enums import Bucket, DispatchStatus
+from vpp.graphql.types.forecast import Flexibility, Forecast, Model
 from vpp.graphql.types.node import Node
 from vpp.graphql.types.pagination import Connection, Edge, PageInfo
 from vpp.graphql.types.telemetry import Telemetry, TelemetryBucket, TelemetryRange
+from vpp.ml.forecast.documents import FLEET_SERIES
+from vpp.ml.forecast.settings import Target
+from vpp.optimize.settings import optimize_settings
+from vpp.services import automation as automation_service
+from vpp.services import forecasts as forecast_service
 from vpp.services import nodes as node_service
 from vpp.services import telemetry as telemetry_service
 from vpp.services.aggregate import normalise_scope
@@ -25,6 +32,7 @@ from vpp.services.paging import encode_cursor
 from vpp.store.telemetry_queries import MAX_POINTS
 
 DEFAULT_RANGE_PAGE = 1_000
+FLEET_ID = strawberry.ID(FLEET_SERIES)
 
 
 def resolve_me(info: Info[Context, None]) -> Caller:
@@ -138,6 +146,76 @@ async def resolve_dispatch_log(
     return [DispatchCommand.from_entry(e) for e in entries]
 
 
+async def resolve_forecasts(
+    info: Info[Context, None],
+    series_id: strawberry.ID = FLEET_ID,
+    target: Target | None = None,
+) -> list[Forecast]:
+    found = await forecast_service.latest_forecasts(info.context.state.db, str(series_id), target)
+    return [Forecast.from_view(f) for f in found]
+
+
+async def resolve_models(
+    info: Info[Context, None], kind: str | None = None, last: int = 50
+) -> list[Model]:
+    found = await forecast_service.models(info.context.state.db, kind, last)
+    return [Model.from_view(m) for m in found]
+
+
+async def resolve_flexibility(info: Info[Context, None]) -> Flexibility:
+    state = info.context.state
+    options = optimize_settings(state.settings)
+    found = await forecast_service.flexibility(
+        state.db,
+        state.redis,
+        state.names,
+        offline_after_s=state.settings.ingest.offline_after_s,
+        soc_min=options.soc_min,
+        soc_max=options.soc_max,
+        now=datetime.now(UTC),
+    )
+    return Flexibility.from_stored(found)
+
+
+async def resolve_automation(info: Info[Context, None]) -> Automation:
+    state = info.context.state
+    view = await automation_service.automation_status(
+        state.db, state.temporal.client, state.settings
+    )
+    return Automation.from_view(view)
+
+
+async def resolve_decisions(
+    info: Info[Context, None],
+    *,
+    first: int = 50,
+    after: str | None = None,
+    dc_id: strawberry.ID | None = None,
+    cycle_id: str | None = None,
+    acting_only: bool = False,
+) -> Connection[Decision]:
+    page = await automation_service.decisions_page(
+        info.context.state.db,
+        first=first,
+        after=after,
+        dc_id=None if dc_id is None else str(dc_id),
+        cycle_id=cycle_id,
+        acting_only=acting_only,
+    )
+    edges = [
+        Edge(
+            cursor=encode_cursor(
+                automation_service.DECISION_CURSOR, f"{d.record.decided_at.isoformat()}|{d.id}"
+            ),
+            node=Decision.from_view(d),
+        )
+        for d in page.items
+    ]
+    return Connection(
+        edges=edges, page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor)
+    )
+
+
 @strawberry.type
 class Query:
     me: Caller = strawberry.field(
@@ -184,4 +262,29 @@ class Query:
         resolver=resolve_dispatch_log,
         permission_classes=[IsViewer],
         description="Node commands, newest first: of one node (dcId) or of all",
+    )
+    forecasts: list[Forecast] = strawberry.field(
+        resolver=resolve_forecasts,
+        permission_classes=[IsViewer],
+        description="The newest forecast of each target (or of one) for a node or the fleet",
+    )
+    models: list[Model] = strawberry.field(
+        resolver=resolve_models,
+        permission_classes=[IsViewer],
+        description="Trained models (kind: forecast, policy), newest first, with their metrics",
+    )
+    flexibility: Flexibility = strawberry.field(
+        resolver=resolve_flexibility,
+        permission_classes=[IsViewer],
+        description="How much the online batteries can charge or discharge now, and for how long",
+    )
+    automation: Automation = strawberry.field(
+        resolver=resolve_automation,
+        permission_classes=[IsViewer],
+        description="The automation switch, and the schedules that run the cycles",
+    )
+    decisions: Connection[Decision] = strawberry.field(
+        resolver=resolve_decisions,
+        permission_classes=[IsViewer],
+        description="The optimiser's decisions, newest first: of one node, one cycle, or all",
     )

@@ -26,13 +26,16 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from vpp.activities.forecast import ForecastActivities
+from vpp.activities.optimize import OptimizeActivities
 from vpp.config import Settings, get_settings
 from vpp.ml.forecast.documents import DOCUMENT_MODELS
 from vpp.ml.forecast.settings import ForecastSettings, forecast_settings
+from vpp.optimize.documents import OPTIMIZE_DOCUMENT_MODELS
 from vpp.store.database import Database, MongoClient, mongo_client
 from vpp.temporal_client import connect
 from vpp.workers.metrics import MetricsInterceptor, WorkerMetrics, sdk_runtime, serve_metrics
 from vpp.workflows.forecast import ML_WORKFLOWS
+from vpp.workflows.optimize import OPTIMIZE_WORKFLOWS
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,7 @@ class MlClients:
 
 async def init_forecast_store(db: Database) -> None:
     """Bind the forecast documents (and create their indexes)."""
-    await init_beanie(database=db, document_models=DOCUMENT_MODELS)
+    await init_beanie(database=db, document_models=[*DOCUMENT_MODELS, *OPTIMIZE_DOCUMENT_MODELS])
 
 
 @contextlib.asynccontextmanager
@@ -68,7 +71,7 @@ async def open_clients(settings: Settings) -> AsyncIterator[MlClients]:
 
 
 def ml_workflows() -> list[type]:
-    return list(ML_WORKFLOWS)
+    return [*ML_WORKFLOWS, *OPTIMIZE_WORKFLOWS]
 
 
 def ml_activities(forecast: ForecastSettings, clients: MlClients) -> list[Callable[..., Any]]:
@@ -89,7 +92,10 @@ def build_ml_worker(
         client,
         task_queue=task_queue or settings.temporal.ml_task_queue,
         workflows=ml_workflows(),
-        activities=ml_activities(forecast or forecast_settings(settings), clients),
+        activities=[
+            *ml_activities(forecast or forecast_settings(settings), clients),
+            *OptimizeActivities(clients.db, clients.redis, settings).all(),
+        ],
         max_concurrent_activities=max_concurrent_activities,
         interceptors=[MetricsInterceptor(metrics)] if metrics else [],
     )

@@ -1,5 +1,5 @@
 """`vpp schedules apply` against the real Temporal dev server: twice leaves one schedule per
-cycle, with the definition it was given."""
+cycle (forecast, training, optimisation), with the definition it was given."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from vpp.config import Settings, get_settings
 from vpp.schedules import (
     FORECAST_CYCLE_SCHEDULE,
     FORECAST_TRAIN_SCHEDULE,
+    OPTIMIZE_CYCLE_SCHEDULE,
     Applied,
     all_definitions,
     apply,
@@ -23,7 +24,7 @@ from vpp.schedules import (
 from vpp.schedules_command import schedules_app
 from vpp.temporal_client import connect
 
-IDS = [FORECAST_CYCLE_SCHEDULE, FORECAST_TRAIN_SCHEDULE]
+IDS = [FORECAST_CYCLE_SCHEDULE, FORECAST_TRAIN_SCHEDULE, OPTIMIZE_CYCLE_SCHEDULE]
 
 
 @pytest.fixture
@@ -62,9 +63,16 @@ async def test_apply_twice_leaves_one_schedule_per_cycle(
     assert train.schedule.action.workflow == "TrainForecastWorkflow"
     assert [c.hour[0].start for c in train.schedule.spec.calendars] == [2]
 
+    optimize = await temporal.get_schedule_handle(OPTIMIZE_CYCLE_SCHEDULE).describe()
+    assert isinstance(optimize.schedule.action, ScheduleActionStartWorkflow)
+    assert optimize.schedule.action.workflow == "OptimizeCycleWorkflow"
+    assert optimize.schedule.action.task_queue == settings.temporal.ml_task_queue
+    assert [i.every for i in optimize.schedule.spec.intervals] == [timedelta(minutes=15)]
+
     lines = await describe(temporal, IDS)
     assert lines[0].startswith("forecast-cycle: ForecastCycleWorkflow on vpp-ml, every 0:15:00")
     assert lines[1].startswith("forecast-train: TrainForecastWorkflow on vpp-ml, daily at 02:30")
+    assert lines[2].startswith("optimize-cycle: OptimizeCycleWorkflow on vpp-ml, every 0:15:00")
 
 
 async def test_the_command_applies_and_describes(temporal: Client, settings: Settings) -> None:

@@ -1,0 +1,96 @@
+"""Forecasts with their quantile bands, trained models with their metrics, and the fleet's
+flexibility envelope."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import strawberry
+
+from vpp.ml.forecast.settings import Target
+from vpp.services.forecasts import Flexibility as StoredFlexibility
+from vpp.services.forecasts import ForecastView, ModelView
+
+strawberry.enum(Target, name="ForecastTarget", description="What is forecast (average kW per hour)")
+
+
+@strawberry.type(description="One forecast step: the median and the 80 % band")
+class ForecastPoint:
+    at: datetime = strawberry.field(description="Start of the step")
+    p10: float
+    p50: float
+    p90: float
+
+
+@strawberry.type(description="The newest forecast of one target for a node or the fleet")
+class Forecast:
+    series_id: strawberry.ID = strawberry.field(description="A node id, or `fleet`")
+    target: Target
+    cycle_id: str = strawberry.field(description="The forecast cycle's workflow id")
+    issued_at: datetime
+    model: str = strawberry.field(description="Model name and version that made it")
+    fallback_reason: str | None = strawberry.field(
+        description="Set when the seasonal-naive fallback made it, and why"
+    )
+    points: list[ForecastPoint]
+
+    @classmethod
+    def from_view(cls, v: ForecastView) -> Forecast:
+        step = timedelta(minutes=v.step_minutes)
+        return cls(
+            series_id=strawberry.ID(v.series_id),
+            target=v.target,
+            cycle_id=v.cycle_id,
+            issued_at=v.issued_at,
+            model=v.model_name if v.model_version is None else f"{v.model_name} v{v.model_version}",
+            fallback_reason=v.fallback_reason,
+            points=[
+                ForecastPoint(at=v.start + i * step, p10=lo, p50=mid, p90=hi)
+                for i, (lo, mid, hi) in enumerate(zip(v.q10, v.q50, v.q90, strict=True))
+            ],
+        )
+
+
+@strawberry.type(description="A named figure of a model's held-out evaluation")
+class Metric:
+    name: str
+    value: float
+
+
+@strawberry.type(description="A trained model (forecaster or policy) in the registry")
+class Model:
+    name: str
+    version: int
+    kind: str
+    target: str | None
+    champion: bool = strawberry.field(description="The one the cycles use")
+    trained_at: datetime
+    metrics: list[Metric]
+
+    @classmethod
+    def from_view(cls, v: ModelView) -> Model:
+        return cls(
+            name=v.name,
+            version=v.version,
+            kind=v.kind,
+            target=v.target,
+            champion=v.champion,
+            trained_at=v.trained_at,
+            metrics=[Metric(name=k, value=x) for k, x in sorted(v.metrics.items())],
+        )
+
+
+@strawberry.type(description="What the online batteries can do now, from their state of charge")
+class Flexibility:
+    nodes: int
+    charge_kw: float
+    discharge_kw: float
+    charge_kwh: float
+    discharge_kwh: float
+    charge_hours: float | None
+    discharge_hours: float | None
+    computed_at: datetime
+
+    @classmethod
+    def from_stored(cls, f: StoredFlexibility) -> Flexibility:
+        return cls(**f.__dict__)

@@ -1,0 +1,188 @@
+"""What the cycle reads before it decides: each home battery's state (registry + the live
+state in Redis), which nodes an operator's dispatch holds, the newest forecasts, and the
+grid frequency. Read-only; the cycle's activity calls `read_fleet`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+
+from vpp.bus.channels import RedisNames
+from vpp.dispatch.documents import DISPATCH_LOG
+from vpp.dispatch.models import NodeStatus as CommandStatus
+from vpp.ml.forecast.documents import FORECASTS
+from vpp.ml.forecast.settings import Target
+from vpp.models import NodeKind
+from vpp.optimize.guard import GridState
+from vpp.optimize.models import AUTOMATION_ISSUER, NodeState
+from vpp.store.aggregate import freq_status
+from vpp.store.database import Database
+from vpp.store.documents import NODES
+from vpp.store.live_state import read_live_states
+
+# A command in one of these states still binds its node.
+_BINDING = [CommandStatus.PENDING.value, CommandStatus.SENT.value, CommandStatus.ACCEPTED.value]
+# Commands last at most a day (the dispatch's own limit): older log entries hold nothing.
+_HOLD_LOOKBACK = timedelta(days=1)
+# A forecast older than this is not used (the cycle runs every 15 minutes).
+_FORECAST_MAX_AGE = timedelta(hours=3)
+
+
+@dataclass(frozen=True)
+class NodeForecast:
+    """Hourly median forecasts from `start`, and the cycle that made them."""
+
+    cycle_id: str
+    start: datetime
+    load_kw: list[float] | None
+    pv_kw: list[float] | None
+
+
+@dataclass
+class FleetView:
+    nodes: list[NodeState]
+    forecasts: dict[str, NodeForecast]
+    grid: GridState
+    notes: list[str] = field(default_factory=list)
+
+
+async def read_fleet(
+    db: Database,
+    redis: Redis,
+    *,
+    now: datetime,
+    node_ids: Sequence[str] | None,
+    offline_after_s: float,
+    max_state_age_s: float,
+    names: RedisNames | None = None,
+) -> FleetView:
+    names = names or RedisNames()
+    query: dict[str, Any] = {"kind": NodeKind.HOME_DER.value}
+    notes = []
+    registry = [doc async for doc in db[NODES].find(query, {"_id": 0})]
+    if node_ids is not None:
+        wanted = set(node_ids)
+        found = {doc["dc_id"] for doc in registry}
+        missing = sorted(wanted - found)
+        if missing:
+            notes.append(
+                f"not registered home batteries, left out: {', '.join(missing[:20])}"
+                + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+            )
+        registry = [doc for doc in registry if doc["dc_id"] in wanted]
+    registry.sort(key=lambda doc: doc["dc_id"])
+    ids = [doc["dc_id"] for doc in registry]
+    live = {s.dc_id: s for s in await read_live_states(redis, names, ids, offline_after_s, now=now)}
+    held = await held_nodes(db, now)
+    states = []
+    freqs = []
+    for doc in registry:
+        dc_id = doc["dc_id"]
+        state = live.get(dc_id)
+        reading = state.reading if state else None
+        problem = None
+        if state is None or reading is None:
+            problem = "no reading yet"
+        elif not state.online:
+            problem = "offline"
+        elif (now - reading.timestamp).total_seconds() > max_state_age_s:
+            problem = f"newest reading {reading.timestamp.isoformat()} is too old"
+        if reading is not None and problem is None:
+            freqs.append(reading.freq)
+        states.append(
+            NodeState(
+                dc_id=dc_id,
+                kind=NodeKind(doc.get("kind", NodeKind.HOME_DER.value)),
+                capacity_kw=float(doc["capacity_kw"]),
+                battery_kwh=float(doc["battery_kwh"]),
+                soc=reading.soc / 100.0 if reading else None,
+                battery_kw=reading.battery_kw if reading else None,
+                load_kw=reading.load_kw if reading else None,
+                pv_kw=reading.pv_kw if reading else None,
+                reading_at=reading.timestamp if reading else None,
+                held_by=held.get(dc_id),
+                problem=problem,
+            )
+        )
+    avg_freq = sum(freqs) / len(freqs) if freqs else None
+    return FleetView(
+        nodes=states,
+        forecasts=await latest_forecasts(db, set(ids), now),
+        grid=GridState(avg_freq=avg_freq, freq_status=freq_status(avg_freq)),
+        notes=notes,
+    )
+
+
+async def held_nodes(db: Database, now: datetime) -> dict[str, str]:
+    """Nodes whose operator-issued command is still pending or running, with its dispatch."""
+    cursor = (
+        db[DISPATCH_LOG]
+        .find(
+            {
+                "status": {"$in": _BINDING},
+                "issued_by": {"$ne": AUTOMATION_ISSUER},
+                "timestamp": {"$gte": now - _HOLD_LOOKBACK},
+            },
+            {"dc_id": 1, "dispatch_id": 1},
+        )
+        .sort("timestamp", 1)
+    )
+    # Oldest first, so a node held twice is named with its newest dispatch.
+    return {doc["dc_id"]: doc["dispatch_id"] async for doc in cursor}
+
+
+async def latest_forecasts(db: Database, ids: set[str], now: datetime) -> dict[str, NodeForecast]:
+    """The newest recent forecast of each node's load and PV (median)."""
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    cursor = db[FORECASTS].find(
+        {"issued_at": {"$gte": now - _FORECAST_MAX_AGE}},
+        {"series_id": 1, "target": 1, "issued_at": 1, "start": 1, "q50": 1, "cycle_id": 1},
+    )
+    async for doc in cursor:
+        if doc["series_id"] not in ids:
+            continue
+        key = (doc["series_id"], doc["target"])
+        if key not in newest or doc["issued_at"] > newest[key]["issued_at"]:
+            newest[key] = doc
+    result = {}
+    for dc_id in ids:
+        load = newest.get((dc_id, Target.LOAD.value))
+        pv = newest.get((dc_id, Target.PV.value))
+        if load is None and pv is None:
+            continue
+        first = load or pv
+        assert first is not None
+        result[dc_id] = NodeForecast(
+            cycle_id=first["cycle_id"],
+            start=first["start"],
+            load_kw=_from(load, first["start"]),
+            pv_kw=_from(pv, first["start"]),
+        )
+    return result
+
+
+def _from(doc: dict[str, Any] | None, start: datetime) -> list[float] | None:
+    if doc is None:
+        return None
+    offset = int((start - doc["start"]).total_seconds() // 3600)
+    values = [float(v) for v in doc["q50"][max(0, offset) :]]
+    return [v if math.isfinite(v) else 0.0 for v in values]
+
+
+def ahead(
+    values: list[float] | None, start: datetime, now: datetime, hours: int, fill: float
+) -> list[float]:
+    """`hours` values from the hour holding `now`; past the forecast's end, its last value
+    (or `fill` when there is none)."""
+    if not values:
+        return [fill] * hours
+    offset = max(0, int((now - start).total_seconds() // 3600))
+    window = values[offset : offset + hours]
+    last = window[-1] if window else values[-1]
+    return window + [last] * (hours - len(window))
