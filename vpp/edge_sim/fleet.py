@@ -35,6 +35,7 @@ from vpp.edge_sim.node import (
     node_rng,
 )
 from vpp.edge_sim.profiles import building_for_node, load_building
+from vpp.edge_sim.service_token import ServiceTokenAuth
 from vpp.edge_sim.session import MqttNodeLink
 from vpp.models import Action, NodeKind
 
@@ -121,6 +122,7 @@ class Fleet:
         self._origin = self.clock.sim_now()
         self.grid = GridFrequency(sim.seed, frequency)
         self._http: httpx.AsyncClient | None = None
+        self._auth: ServiceTokenAuth | None = None
         self._connect_gate: asyncio.Semaphore | None = None
         self._link_factory = link_factory or self._default_link
         self._members: dict[str, _Member] = {}
@@ -157,7 +159,8 @@ class Fleet:
                 connect_gate=self._connect_gate,
             )
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=10.0)
+            self._auth = ServiceTokenAuth(self.settings.keycloak)
+            self._http = httpx.AsyncClient(timeout=10.0, auth=self._auth)
         return HttpNodeLink(node_id, sim.http_fallback_url, self._http, sim.buffer_size, rng=rng)
 
     def _command_handler(self, node_id: str) -> CommandHandler:
@@ -201,6 +204,9 @@ class Fleet:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        if self._auth is not None:
+            await self._auth.close()
+            self._auth = None
         undelivered = sum(link.pending for link in links)
         if undelivered:
             log.warning("stopped with %d readings and acks undelivered", undelivered)
