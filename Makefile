@@ -44,6 +44,14 @@ pytest:
 
 stack-down: stop
 
+# `make run`, plus Prometheus (Debian's package) scraping every process, on loopback.
+run-observability: run
+	$(BIN)/vpp observability up
+	@echo "Prometheus    http://127.0.0.1:9190/alerts  (VPP_METRICS__PROMETHEUS_PORT)"
+
+stop-observability:
+	$(BIN)/vpp observability down
+
 # Re-resolve requirements.lock from pyproject.toml in a scratch virtualenv.
 lock:
 	rm -rf /tmp/vpp-lock && python3 -m venv /tmp/vpp-lock

@@ -8,6 +8,7 @@ have redis-server || missing+=(redis-server)
 have mosquitto || missing+=(mosquitto)
 have mvn || missing+=(maven)
 have java || missing+=(openjdk-17-jre-headless)
+have promtool || missing+=(prometheus)   # `make run-observability`; promtool checks the rules
 have docker-compose || missing+=(docker-compose)   # only to validate docker-compose.yml
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 

@@ -13,6 +13,7 @@ from vpp.edge_sim.command import run as edge_sim_run
 from vpp.ml.forecast.command import data_app, forecast_app
 from vpp.schedules_command import schedules_app
 from vpp.stack import ServerReport, Stack, StackError, State
+from vpp.stack.observability import OBSERVABILITY_TYPES
 from vpp.stack.platform import PLATFORM_NAMES, PLATFORM_TYPES
 from vpp.stack.process import tail
 from vpp.stack.servers import SERVER_NAMES
@@ -22,6 +23,8 @@ stack_app = typer.Typer(help="The local stack of real servers (no Docker needed)
 app.add_typer(stack_app, name="stack")
 platform_app = typer.Typer(help="The platform's own processes: ingest, workers, simulator.")
 app.add_typer(platform_app, name="platform")
+observability_app = typer.Typer(help="Prometheus on loopback, scraping the local platform.")
+app.add_typer(observability_app, name="observability")
 nodes_app = typer.Typer(help="The node registry.")
 app.add_typer(nodes_app, name="nodes")
 app.command("edge-sim")(edge_sim_run)
@@ -131,6 +134,29 @@ def platform_status(names: ProcessNames = None) -> None:
         typer.echo(report.line())
     if any(r.state is not State.RUNNING for r in reports):
         raise typer.Exit(code=1)
+
+
+def _observability() -> Stack:
+    try:
+        return Stack(get_settings(), server_types=OBSERVABILITY_TYPES)
+    except StackError as exc:
+        _fail(exc)
+
+
+@observability_app.command("up")
+def observability_up() -> None:
+    """Start Prometheus (Debian's package) with infra/prometheus's config and alert rules."""
+    try:
+        asyncio.run(_observability().up(on_ready=lambda report: typer.echo(report.line())))
+    except StackError as exc:
+        _fail(exc)
+
+
+@observability_app.command("down")
+def observability_down() -> None:
+    """Stop the Prometheus that `observability up` started."""
+    for report in _observability().down():
+        typer.echo(report.line())
 
 
 @nodes_app.command("seed")

@@ -203,3 +203,6 @@ async def test_api_metrics_time_graphql_operations(
     assert metrics.value("vpp_api_graphql_operation_seconds_count", {"type": "query"}) >= 3
     assert metrics.value("vpp_api_requests_total", {"route": "/graphql", "status": "200"}) >= 3
     assert "vpp_api_websocket_connections" in metrics.names()
+    # The fleet gauges, read from the aggregate at scrape time.
+    assert metrics.value("vpp_fleet_aggregate_up") == 1
+    assert metrics.value("vpp_fleet_nodes") >= metrics.value("vpp_fleet_nodes_online") >= 0

@@ -11,6 +11,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vpp.store.aggregate import Aggregate
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -68,12 +70,47 @@ class ApiMetrics:
             "1 while the process's Redis subscription to the live channel is up",
             registry=r,
         )
+        self.fleet = FleetGauges(r)
         self.auth_failures = Counter(
             "vpp_api_auth_failures",
             "Requests refused for their credentials, by status (401, 403)",
             ["status"],
             registry=r,
         )
+
+
+class FleetGauges:
+    """The fleet as the aggregate sees it, set at each scrape (see `refresh_fleet`): every
+    API replica reports the same numbers, so alerts and dashboards take their max."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        r = registry
+        self.nodes = Gauge("vpp_fleet_nodes", "Nodes in the registry", registry=r)
+        self.online = Gauge(
+            "vpp_fleet_nodes_online", "Nodes heard from within the offline window", registry=r
+        )
+        self.power = Gauge(
+            "vpp_fleet_power_watts", "Net grid exchange of the online nodes", registry=r
+        )
+        self.soc = Gauge(
+            "vpp_fleet_soc_percent", "Mean state of charge of the online nodes", registry=r
+        )
+        self.freq = Gauge(
+            "vpp_fleet_frequency_hertz", "Mean grid frequency the nodes see", registry=r
+        )
+        self.up = Gauge(
+            "vpp_fleet_aggregate_up", "1 if the last scrape could read the aggregate", registry=r
+        )
+
+    def set(self, aggregate: Aggregate | None) -> None:
+        self.up.set(aggregate is not None)
+        if aggregate is None:
+            return
+        self.nodes.set(aggregate.node_count)
+        self.online.set(aggregate.online_nodes)
+        self.power.set(aggregate.total_power_kw * 1000.0)
+        self.soc.set(aggregate.avg_soc if aggregate.avg_soc is not None else float("nan"))
+        self.freq.set(aggregate.avg_freq if aggregate.avg_freq is not None else float("nan"))
 
 
 class MetricsMiddleware:

@@ -71,4 +71,11 @@ async def _check(probe: Awaitable[bool]) -> bool:
 
 @router.get("/metrics", response_class=Response)
 async def metrics(state: StateDep) -> Response:
+    # The fleet gauges, from the aggregate (cached in Redis): read at scrape time, so they
+    # cost nothing between scrapes; a scrape still answers while Redis is away.
+    try:
+        fleet = await asyncio.wait_for(state.aggregates.read(None), CHECK_TIMEOUT_S)
+    except Exception:
+        fleet = None
+    state.metrics.fleet.set(fleet)
     return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
