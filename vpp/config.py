@@ -157,14 +157,23 @@ class KeycloakSettings(BaseModel):
     automation_client_id: str = "vpp-automation"
     automation_client_secret: SecretStr = SecretStr("vpp-automation-dev-secret")
     audience: str = "vpp-api"
+    # Where browsers reach Keycloak, when not at host:port (behind a proxy, in Compose):
+    # tokens carry this URL's realm as their issuer, so the API checks against it.
+    public_url: str | None = None
 
     @property
     def url(self) -> str:
+        """Where the platform's processes reach Keycloak (the backchannel)."""
         return f"http://{self.host}:{self.port}"
 
     @property
-    def issuer(self) -> str:
+    def realm_url(self) -> str:
         return f"{self.url}/realms/{self.realm}"
+
+    @property
+    def issuer(self) -> str:
+        """The `iss` of the realm's tokens."""
+        return f"{(self.public_url or self.url).rstrip('/')}/realms/{self.realm}"
 
 
 class ApiSettings(BaseModel):

@@ -65,3 +65,16 @@ def test_telemetry_qos_is_zero_or_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VPP_MQTT__TELEMETRY_QOS", "2")
     with pytest.raises(ValidationError, match="telemetry_qos"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_the_issuer_follows_the_public_url_and_the_backchannel_stays(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VPP_KEYCLOAK__HOST", "keycloak")
+    monkeypatch.setenv("VPP_KEYCLOAK__PUBLIC_URL", "https://login.example.org/")
+    keycloak = Settings(_env_file=None).keycloak  # type: ignore[call-arg]
+    assert keycloak.issuer == "https://login.example.org/realms/vpp"
+    backchannel = f"http://keycloak:{keycloak.port}/realms/vpp"
+    assert keycloak.realm_url == backchannel
+    monkeypatch.delenv("VPP_KEYCLOAK__PUBLIC_URL")
+    assert Settings(_env_file=None).keycloak.issuer == backchannel  # type: ignore[call-arg]

@@ -336,7 +336,7 @@ class KeycloakServer(Server):
         return Launch(argv, env=env, cwd=self.data_dir)
 
     async def healthy(self) -> bool:
-        url = f"{self.settings.keycloak.issuer}/.well-known/openid-configuration"
+        url = f"{self.settings.keycloak.realm_url}/.well-known/openid-configuration"
         with contextlib.suppress(httpx.HTTPError):
             async with httpx.AsyncClient(timeout=2.0) as client:
                 response = await client.get(url)
