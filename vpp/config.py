@@ -111,6 +111,14 @@ class IngestSettings(BaseModel):
     offline_after_s: float = Field(default=30.0, gt=0)
     aggregate_cache_s: float = Field(default=10.0, gt=0)
     metrics_port: int = 9101
+    # This ingester's stable name (its MQTT client id is vpp-ingest-<instance>); default the
+    # host name. Keep it across restarts: the broker holds the session's queue for it.
+    instance: str | None = None
+    # How long the broker keeps an absent ingester's session and queued readings.
+    session_expiry_s: int = Field(default=86_400, ge=0)
+    # How far ahead of the ingester's clock a reading may be stamped (node clock skew; a
+    # simulator running faster than real time needs more).
+    max_ahead_s: float = Field(default=300.0, gt=0)
 
 
 class EdgeSimSettings(BaseModel):

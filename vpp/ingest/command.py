@@ -75,7 +75,7 @@ async def serve(
             mongo[settings.mongo.database],
             redis,
             IngestMetrics(REGISTRY),
-            client_id=client_id(instance),
+            client_id=client_id(instance or settings.ingest.instance),
             names=RedisNames(),
             store=store,
         )

@@ -51,7 +51,6 @@ from vpp.ingest.telemetry_writer import (
     WriteStatus,
 )
 from vpp.ingest.validation import (
-    FUTURE_TOLERANCE,
     Rejection,
     TopicParser,
     validate_status,
@@ -95,21 +94,23 @@ class Ingester:
         client_id: str,
         names: RedisNames | None = None,
         store: StoreInfo | None = None,
-        session_expiry_s: int = 86_400,
-        max_ahead: timedelta = FUTURE_TOLERANCE,
+        session_expiry_s: int | None = None,
+        max_ahead: timedelta | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._db = db
         self._client_id = client_id
-        self._session_expiry_s = session_expiry_s
-        self.metrics = metrics
         ingest = settings.ingest
+        self._session_expiry_s = (
+            ingest.session_expiry_s if session_expiry_s is None else session_expiry_s
+        )
+        self.metrics = metrics
         self._topics = TopicParser(settings.mqtt.topic_prefix)
         self._max_age = timedelta(days=settings.mongo.telemetry_retention_days)
         # How far ahead of this clock a reading may be stamped; a simulator running faster
         # than real time (edge_sim.speed > 1) stamps readings ahead and needs more.
-        self._max_ahead = max_ahead
+        self._max_ahead = max_ahead or timedelta(seconds=ingest.max_ahead_s)
         self._live = LiveStateWriter(redis, names or RedisNames())
         self.known_nodes = KnownNodes(db)
         self._telemetry_writer = TelemetryWriter(
