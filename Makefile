@@ -2,16 +2,17 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run stop test install deps lint typecheck pytest stack-down lock clean
+.PHONY: run stop test install deps web web-test lint typecheck pytest stack-down lock clean
 
 # The whole platform on this machine: the five servers, then the platform's processes
 # (ingest, workers, ack relay, a simulator with VPP_EDGE_SIM__NODES nodes) and the schedules.
-run: install
+run: install web
 	$(BIN)/vpp stack up
 	$(BIN)/vpp nodes seed
 	$(BIN)/vpp schedules apply
 	$(BIN)/vpp platform up
 	@echo
+	@echo "Dashboard     http://127.0.0.1:8000/  (vpp-operator / vpp-operator-dev)"
 	@echo "API, GraphiQL http://127.0.0.1:8000/graphql   REST http://127.0.0.1:8000/docs"
 	@echo "Temporal UI   http://127.0.0.1:8233/namespaces/vpp/workflows"
 	@echo "Keycloak      http://127.0.0.1:8080/admin  (admin / admin-dev)"
@@ -24,13 +25,20 @@ stop:
 	-$(BIN)/vpp platform down
 	$(BIN)/vpp stack down
 
-test: install lint typecheck pytest
+test: install web lint typecheck web-test pytest
 
 install: deps
 	./scripts/install-python.sh
 
 deps:
 	./scripts/install-system.sh
+
+# The operator dashboard (web/, TypeScript): npm ci + build into web/dist, served at /.
+web:
+	./scripts/build-web.sh
+
+web-test: web
+	cd web && npm test --silent
 
 lint:
 	$(BIN)/ruff check vpp tests

@@ -27,6 +27,7 @@ from vpp.api.metrics import ApiMetrics, MetricsMiddleware
 from vpp.api.routes import routers
 from vpp.api.state import ApiState
 from vpp.api.temporal import TemporalConnection
+from vpp.api.web import mount_dashboard
 from vpp.bus.channels import RedisNames
 from vpp.config import Settings, get_settings
 from vpp.dispatch.documents import init_dispatch_store
@@ -153,6 +154,7 @@ def create_app(
     for router in routers:
         app.include_router(router)
     app.include_router(graphql_router(settings.api.graphiql))
+    mount_dashboard(app, settings)  # last: the dashboard at / never shadows an API route
     return app
 
 

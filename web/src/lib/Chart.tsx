@@ -1,0 +1,80 @@
+import { useEffect, useRef } from "preact/hooks";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+export interface SeriesSpec {
+  label: string;
+  color: string;
+  unit?: string;
+  fill?: string;
+  dash?: number[];
+  /** draw between this series and the next as a band (min/max, quantiles) */
+  bandTo?: number;
+}
+
+interface Props {
+  title: string;
+  series: SeriesSpec[];
+  data: (number | null)[][]; // [x seconds, ...y]
+  height?: number;
+  testId?: string;
+  /** show this many seconds up to the newest point */
+  window?: number;
+}
+
+/** A time-series chart (uPlot), sized to its container. */
+export function Chart({ title, series, data, height = 200, testId, window: span }: Props) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const key = series.map((s) => s.label).join("|");
+
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return undefined;
+    const bands: uPlot.Band[] = [];
+    series.forEach((s, i) => {
+      if (s.bandTo !== undefined) bands.push({ series: [i + 1, s.bandTo + 1], fill: s.fill ?? "rgba(80,140,255,0.15)" });
+    });
+    const opts: uPlot.Options = {
+      width: el.clientWidth || 300,
+      height,
+      legend: { show: true, live: false },
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: span ? { time: true, range: (_u, _min, max) => [max - span, max] } : { time: true } },
+      axes: [{ stroke: "#8a94a6", grid: { stroke: "#2a3242" } }, { stroke: "#8a94a6", grid: { stroke: "#2a3242" }, size: 56 }],
+      series: [
+        {},
+        ...series.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: s.bandTo !== undefined || s.dash ? 1 : 2,
+          dash: s.dash,
+          fill: s.bandTo === undefined ? s.fill : undefined,
+          value: (_u: uPlot, v: number | null) => (v === null ? "–" : `${v.toFixed(2)}${s.unit ? " " + s.unit : ""}`),
+          spanGaps: true,
+        })),
+      ],
+      bands,
+    };
+    const chart = new uPlot(opts, data as uPlot.AlignedData, el);
+    plot.current = chart;
+    const resize = new ResizeObserver(() => chart.setSize({ width: el.clientWidth, height }));
+    resize.observe(el);
+    return () => {
+      resize.disconnect();
+      chart.destroy();
+      plot.current = null;
+    };
+  }, [key, height]);
+
+  useEffect(() => {
+    plot.current?.setData(data as uPlot.AlignedData);
+  }, [data]);
+
+  return (
+    <figure class="chart" data-testid={testId}>
+      <figcaption>{title}</figcaption>
+      <div ref={box} />
+    </figure>
+  );
+}

@@ -1,0 +1,87 @@
+import { useEffect, useState } from "preact/hooks";
+import { isCritical, notificationsSupported, type AlertFeed } from "../lib/alerts";
+import { useQuery, useServices } from "../lib/context";
+import { label, num, time } from "../lib/format";
+import { ErrorNote, StatusPill } from "./shared";
+
+const KINDS = ["ALL", "NODE_OFFLINE", "NODE_ONLINE", "FREQUENCY_OUT_OF_BAND", "FREQUENCY_RESTORED"] as const;
+
+const FAILED = `query { failed: dispatches(first: 10, status: FAILED) { edges { node { dispatchId action createdAt status reason issuedBy } } }
+  partial: dispatches(first: 10, status: PARTIAL) { edges { node { dispatchId action createdAt status reason issuedBy } } } }`;
+
+interface FailedDispatch {
+  dispatchId: string;
+  action: string;
+  createdAt: string;
+  status: string;
+  reason: string | null;
+  issuedBy: string;
+}
+
+export function AlertsPage({ feed }: { feed: AlertFeed }) {
+  const { navigate } = useServices();
+  const [items, setItems] = useState(feed.items);
+  const [kind, setKind] = useState<(typeof KINDS)[number]>("ALL");
+  const failed = useQuery<{ failed: { edges: { node: FailedDispatch }[] }; partial: { edges: { node: FailedDispatch }[] } }>(FAILED, {}, [], 15_000);
+  useEffect(() => feed.listen(() => setItems(feed.items)), [feed]);
+  const shown = kind === "ALL" ? items : items.filter((a) => a.kind === kind);
+  const dispatches = [...(failed.data?.failed.edges ?? []), ...(failed.data?.partial.edges ?? [])]
+    .map((e) => e.node)
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  return (
+    <section>
+      <h1>Alerts</h1>
+      <p class="muted">
+        Live since this page was opened: nodes going offline and back, grid frequency out of its band and restored.
+        {notificationsSupported() && Notification.permission !== "granted" ? " Allow notifications (Notify me, at the top) to be told of critical ones." : ""}
+      </p>
+      <div class="toolbar">
+        {KINDS.map((k) => (
+          <button key={k} class={k === kind ? "seg active" : "seg"} onClick={() => setKind(k)}>
+            {k === "ALL" ? "All" : label(k)}
+          </button>
+        ))}
+      </div>
+      {shown.length === 0 ? (
+        <p class="muted" data-testid="no-alerts">No alerts yet.</p>
+      ) : (
+        <ul class="alerts" data-testid="alerts">
+          {shown.map((a, i) => (
+            <li key={`${a.at}-${a.kind}-${a.dcId}-${i}`} class={isCritical(a) ? "alert critical" : "alert"}>
+              <span class="alert-kind">{label(a.kind)}</span>
+              <span class="alert-msg">
+                {a.dcId ? (
+                  <a href={`/nodes/${encodeURIComponent(a.dcId)}`} onClick={(e) => (e.preventDefault(), navigate(`/nodes/${encodeURIComponent(a.dcId!)}`))}>
+                    {a.dcId}
+                  </a>
+                ) : (
+                  "grid"
+                )}
+                : {a.message} {a.freq !== null ? `(${num(a.freq, 3, "Hz")})` : ""}
+              </span>
+              <time class="muted small">{time(a.at)}</time>
+            </li>
+          ))}
+        </ul>
+      )}
+      <h2>Failed dispatches</h2>
+      <ErrorNote error={failed.error} />
+      {dispatches.length === 0 ? (
+        <p class="muted">No failed or partial dispatch.</p>
+      ) : (
+        <ul class="alerts">
+          {dispatches.map((d) => (
+            <li key={d.dispatchId} class="alert clickable" onClick={() => navigate(`/dispatch/${encodeURIComponent(d.dispatchId)}`)}>
+              <StatusPill status={d.status} />
+              <span class="alert-msg">
+                {label(d.action)} by {d.issuedBy}
+                {d.reason ? `: ${d.reason}` : ""}
+              </span>
+              <time class="muted small">{time(d.createdAt)}</time>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,153 @@
+import { useMemo, useState } from "preact/hooks";
+import { Chart } from "../lib/Chart";
+import { useLoad, useQuery, useServices } from "../lib/context";
+import { columns, label, num, power, time } from "../lib/format";
+import { allNodes } from "./Fleet";
+import { ErrorNote, Kpi, Loading } from "./shared";
+
+export interface Forecast {
+  seriesId: string;
+  target: "LOAD" | "PV";
+  cycleId: string;
+  issuedAt: string;
+  model: string;
+  fallbackReason: string | null;
+  points: { at: string; p10: number; p50: number; p90: number }[];
+}
+
+interface Model {
+  name: string;
+  version: number;
+  kind: string;
+  target: string | null;
+  champion: boolean;
+  trainedAt: string;
+  metrics: { name: string; value: number }[];
+}
+
+interface Flexibility {
+  nodes: number;
+  chargeKw: number;
+  dischargeKw: number;
+  chargeKwh: number;
+  dischargeKwh: number;
+  chargeHours: number | null;
+  dischargeHours: number | null;
+  computedAt: string;
+}
+
+export const FORECASTS = `query($id: ID!) { forecasts(seriesId: $id) { seriesId target cycleId issuedAt model fallbackReason points { at p10 p50 p90 } } }`;
+const MODELS = `query { models(kind: "forecast", last: 20) { name version kind target champion trainedAt metrics { name value } } }`;
+const FLEX = `query { flexibility { nodes chargeKw dischargeKw chargeKwh dischargeKwh chargeHours dischargeHours computedAt } }`;
+
+/** A quantile forecast: the median with its 80 % band. */
+export function ForecastChart({ forecast }: { forecast: Forecast }) {
+  const data = useMemo(
+    () => columns(forecast.points.map((p) => [Date.parse(p.at) / 1000, p.p50, p.p10, p.p90]), 4),
+    [forecast],
+  );
+  const color = forecast.target === "PV" ? "#f5b342" : "#4ea1ff";
+  return (
+    <Chart
+      title={`${label(forecast.target)} forecast (kW): ${forecast.model}, issued ${time(forecast.issuedAt)}${forecast.fallbackReason ? ` — fallback: ${forecast.fallbackReason}` : ""}`}
+      series={[
+        { label: "p50", color, unit: "kW" },
+        { label: "p10", color: "rgba(138,148,166,0.6)", unit: "kW", bandTo: 2, fill: "rgba(138,148,166,0.18)", dash: [4, 4] },
+        { label: "p90", color: "rgba(138,148,166,0.6)", unit: "kW", dash: [4, 4] },
+      ]}
+      data={data}
+      testId={`forecast-${forecast.target.toLowerCase()}`}
+    />
+  );
+}
+
+export function ForecastsPage() {
+  const { api } = useServices();
+  const [series, setSeries] = useState("fleet");
+  const nodes = useLoad(() => allNodes((q, v) => api.query(q, v)), []);
+  const forecasts = useQuery<{ forecasts: Forecast[] }>(FORECASTS, { id: series }, [series], 60_000);
+  const models = useQuery<{ models: Model[] }>(MODELS, {}, []);
+  const flex = useQuery<{ flexibility: Flexibility }>(FLEX, {}, [], 15_000);
+  const metricNames = [...new Set((models.data?.models ?? []).flatMap((m) => m.metrics.map((x) => x.name)))];
+  const f = flex.data?.flexibility;
+  return (
+    <section>
+      <h1>Forecasts</h1>
+      <h2>Flexibility envelope</h2>
+      <ErrorNote error={flex.error ? `Flexibility not available: ${flex.error}` : null} />
+      {f ? (
+        <div class="kpis" data-testid="flexibility">
+          <Kpi title="Can charge" value={power(f.chargeKw)} sub={`${num(f.chargeKwh, 0, "kWh")} · ${f.chargeHours === null ? "–" : num(f.chargeHours, 1, "h")}`} />
+          <Kpi title="Can discharge" value={power(f.dischargeKw)} sub={`${num(f.dischargeKwh, 0, "kWh")} · ${f.dischargeHours === null ? "–" : num(f.dischargeHours, 1, "h")}`} />
+          <Kpi title="Online batteries" value={String(f.nodes)} sub={`as of ${time(f.computedAt)}`} />
+        </div>
+      ) : flex.error ? null : (
+        <Loading what="the flexibility" />
+      )}
+      <h2>Forecast</h2>
+      <div class="toolbar">
+        <label>
+          Series{" "}
+          <select value={series} onChange={(e) => setSeries(e.currentTarget.value)} data-testid="forecast-series">
+            <option value="fleet">Whole fleet</option>
+            {(nodes.data ?? []).map((n) => (
+              <option key={n.dcId} value={n.dcId}>
+                {n.dcId}
+              </option>
+            ))}
+          </select>
+        </label>
+        <span class="muted small">median with the 10–90 % band</span>
+      </div>
+      <ErrorNote error={forecasts.error ? `Forecasts not available: ${forecasts.error}` : null} />
+      {forecasts.data === null && !forecasts.error ? (
+        <Loading what="forecasts" />
+      ) : forecasts.data && forecasts.data.forecasts.length === 0 ? (
+        <p class="note">No forecast for {series === "fleet" ? "the fleet" : series} yet: the forecast cycle has not run for it.</p>
+      ) : (
+        <div class="charts">
+          {(forecasts.data?.forecasts ?? []).map((fc) => (
+            <ForecastChart key={fc.target} forecast={fc} />
+          ))}
+        </div>
+      )}
+      <h2>Models and backtests</h2>
+      <ErrorNote error={models.error ? `Models not available: ${models.error}` : null} />
+      {models.data && models.data.models.length === 0 ? <p class="muted">No trained forecast model yet.</p> : null}
+      {models.data && models.data.models.length ? (
+        <div class="table-wrap">
+          <table class="table" data-testid="models">
+            <thead>
+              <tr>
+                <th>Model</th>
+                <th>Target</th>
+                <th>Trained</th>
+                {metricNames.map((m) => (
+                  <th key={m} class="num">
+                    {m}
+                  </th>
+                ))}
+              </tr>
+            </thead>
+            <tbody>
+              {models.data.models.map((m) => (
+                <tr key={`${m.name}-${m.version}`}>
+                  <td>
+                    {m.name} v{m.version} {m.champion ? <span class="pill st-completed">champion</span> : null}
+                  </td>
+                  <td>{m.target ?? "–"}</td>
+                  <td>{time(m.trainedAt)}</td>
+                  {metricNames.map((name) => (
+                    <td key={name} class="num">
+                      {num(m.metrics.find((x) => x.name === name)?.value, 3)}
+                    </td>
+                  ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+    </section>
+  );
+}
