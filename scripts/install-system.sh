@@ -10,6 +10,7 @@ have mvn || missing+=(maven)
 have java || missing+=(openjdk-17-jre-headless)
 have promtool || missing+=(prometheus)   # `make run-observability`; promtool checks the rules
 have docker-compose || missing+=(docker-compose)   # only to validate docker-compose.yml
+have chromium || missing+=(chromium)               # the dashboard's browser tests (Playwright)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -1,0 +1,164 @@
+"""The operator dashboard in a real browser (Debian's Chromium, headless, driven by
+Playwright) against the real platform: Keycloak's login form, live data over the GraphQL
+WebSocket from simulated nodes, a dispatch followed until every node has completed, and
+what a viewer may not do. Each page is saved as a screenshot under
+.vpp-test/screenshots/ (git-ignored)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from tests.integration.dashboard.conftest import fleet_ids
+from vpp.edge_sim.fleet import Fleet
+
+pytestmark = pytest.mark.slow
+
+LIVE_TIMEOUT_MS = 30_000
+DISPATCH_TIMEOUT_MS = 90_000
+
+
+async def log_in(page: Page, base_url: str, username: str, password: str) -> None:
+    """Open the dashboard, which sends the browser to Keycloak's form; sign in there."""
+    await page.goto(f"{base_url}/")
+    await page.wait_for_url(re.compile(r"/realms/vpp/protocol/openid-connect/auth"))
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("#kc-login")
+    await page.wait_for_url(re.compile(re.escape(base_url) + r"/($|\?|[a-z])"))
+    await expect(page.get_by_test_id("user")).to_contain_text(username, timeout=LIVE_TIMEOUT_MS)
+
+
+@pytest.fixture
+async def context(browser: Browser, dashboard_origin: str) -> AsyncIterator[BrowserContext]:
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context
+    await context.close()
+
+
+async def test_operator_sees_live_data_and_dispatches_to_every_node(
+    context: BrowserContext,
+    base_url: str,
+    platform: Fleet,
+    web_dist: Path,
+    screenshots: Path,
+) -> None:
+    page = await context.new_page()
+    await log_in(page, base_url, "vpp-operator", "vpp-operator-dev")
+    await see_live_fleet(page, screenshots)
+    await search_nodes(page, screenshots)
+    await refuse_bad_kw(page, screenshots)
+    await dispatch_to_every_node(page, screenshots)
+    await visit_other_pages(page, base_url, screenshots)
+    await fold_for_a_phone_and_log_out(page, base_url, screenshots)
+
+
+async def see_live_fleet(page: Page, screenshots: Path) -> None:
+    """The KPIs fill from the aggregate subscription, then change as readings arrive."""
+    online = page.get_by_test_id("kpi-online")
+    await expect(online).to_contain_text(re.compile(r"updated"), timeout=LIVE_TIMEOUT_MS)
+    await page.wait_for_function(
+        """() => {
+          const v = document.querySelector('[data-testid=kpi-online] .kpi-value').textContent;
+          const m = v.match(/^(\\d+) \\/ (\\d+)$/);
+          return m && Number(m[1]) >= 6;
+        }""",
+        timeout=LIVE_TIMEOUT_MS,
+    )
+    first = await online.inner_text()
+    await expect(online).not_to_have_text(first, timeout=LIVE_TIMEOUT_MS)  # a later push
+    first_live_ms = await page.evaluate("window.__vppFirstLive")
+    assert first_live_ms is not None
+    assert first_live_ms < 10_000, f"first live data {first_live_ms:.0f} ms after load"
+    await page.screenshot(path=str(screenshots / "fleet.png"), full_page=True)
+
+
+async def search_nodes(page: Page, screenshots: Path) -> None:
+    await page.get_by_role("link", name="Nodes", exact=True).click()
+    await page.get_by_test_id("node-search").fill(fleet_ids()[0])
+    table = page.get_by_test_id("nodes-table")
+    await expect(table.locator("tbody tr")).to_have_count(1)
+    await expect(table.locator("tbody tr")).to_contain_text("Online", timeout=LIVE_TIMEOUT_MS)
+    await page.screenshot(path=str(screenshots / "nodes.png"), full_page=True)
+
+
+async def refuse_bad_kw(page: Page, screenshots: Path) -> None:
+    """A bad kW value is refused with a clear message; nothing is sent."""
+    await page.get_by_role("link", name="Dispatch", exact=True).click()
+    for node_id in fleet_ids():
+        await page.locator(f"input[data-node='{node_id}']").check()
+    await page.select_option("select[name=action]", "DISCHARGE")
+    await page.fill("input[name=kw]", "lots")
+    await page.get_by_test_id("dispatch-review").click()
+    await expect(page.get_by_test_id("kw-error")).to_have_text(
+        "kW must be a number, e.g. 20 or 12.5."
+    )
+    await expect(page.get_by_test_id("dispatch-confirm")).to_have_count(0)
+    await page.fill("input[name=kw]", "-3")
+    await page.get_by_test_id("dispatch-review").click()
+    await expect(page.get_by_test_id("kw-error")).to_contain_text("cannot be negative")
+    await page.screenshot(path=str(screenshots / "dispatch-bad-kw.png"), full_page=True)
+
+
+async def dispatch_to_every_node(page: Page, screenshots: Path) -> None:
+    """Confirm, then each node's progress live until every one has completed."""
+    await page.fill("input[name=kw]", "2")
+    await page.fill("input[name=minutes]", "0.1")
+    await page.get_by_test_id("dispatch-review").click()
+    await expect(page.get_by_test_id("dispatch-confirm")).to_contain_text("6 nodes")
+    await page.get_by_test_id("dispatch-send").click()
+    await page.wait_for_url(re.compile(r"/dispatch/[^/]+$"))
+    summary = page.get_by_test_id("dispatch-summary")
+    await expect(summary).to_have_attribute("data-status", "COMPLETED", timeout=DISPATCH_TIMEOUT_MS)
+    rows = page.get_by_test_id("dispatch-nodes").locator("tbody tr")
+    await expect(rows).to_have_count(len(fleet_ids()))
+    for node_id in fleet_ids():
+        row = page.locator(f"tr[data-node='{node_id}']")
+        await expect(row).to_have_attribute("data-status", "COMPLETED")
+    await expect(page.get_by_test_id("dispatch-counts")).to_contain_text("6 of 6 finished")
+    await page.screenshot(path=str(screenshots / "dispatch-progress.png"), full_page=True)
+
+
+async def visit_other_pages(page: Page, base_url: str, screenshots: Path) -> None:
+    """The node's page lists the command; the dispatch list shows it; the rest render."""
+    await page.goto(f"{base_url}/nodes/{fleet_ids()[0]}")
+    await expect(page.get_by_test_id("node-commands")).to_contain_text("Completed")
+    await expect(page.get_by_test_id("node-power-chart")).to_be_visible()
+    await page.screenshot(path=str(screenshots / "node.png"), full_page=True)
+    await page.get_by_role("link", name="Dispatch", exact=True).click()
+    await expect(page.get_by_test_id("past-dispatches")).to_contain_text("Discharge")
+    for name in ("Alerts", "Forecasts", "Automation"):
+        await page.get_by_role("link", name=name, exact=True).click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text(name)
+        await page.wait_for_load_state("networkidle")
+        await page.screenshot(path=str(screenshots / f"{name.lower()}.png"), full_page=True)
+
+
+async def fold_for_a_phone_and_log_out(page: Page, base_url: str, screenshots: Path) -> None:
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(f"{base_url}/")
+    await expect(page.get_by_test_id("kpi-power")).to_be_visible()
+    await expect(page.get_by_role("link", name="Nodes", exact=True)).to_be_hidden()
+    await page.screenshot(path=str(screenshots / "fleet-phone.png"), full_page=True)
+    await page.get_by_role("button", name="Menu").click()
+    await expect(page.get_by_role("link", name="Nodes", exact=True)).to_be_visible()
+    # Logout ends the session: the dashboard sends the browser back to the login form.
+    await page.get_by_test_id("logout").click()
+    await page.wait_for_url(re.compile(r"/realms/vpp/protocol/openid-connect/auth"))
+    await expect(page.locator("#username")).to_be_visible()
+
+
+async def test_viewer_finds_no_dispatch_control(
+    context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path
+) -> None:
+    page = await context.new_page()
+    await log_in(page, base_url, "vpp-viewer", "vpp-viewer-dev")
+    await page.get_by_role("link", name="Dispatch", exact=True).click()
+    await expect(page.get_by_test_id("read-only-note")).to_be_visible()
+    await expect(page.get_by_test_id("dispatch-form")).to_have_count(0)
+    await expect(page.get_by_role("button", name=re.compile("dispatch", re.I))).to_have_count(0)
+    await page.screenshot(path=str(screenshots / "dispatch-viewer.png"), full_page=True)
