@@ -73,6 +73,10 @@ class SpaFiles(StaticFiles):
         super().__init__(directory=directory, html=True, check_dir=False)
         self.index = directory / "index.html"
 
+    async def check_config(self) -> None:
+        if self.index.is_file():  # an unbuilt app is answered in get_response
+            await super().check_config()
+
     async def get_response(self, path: str, scope: Scope) -> Response:
         if not self.index.is_file():
             if _app_route(scope):
