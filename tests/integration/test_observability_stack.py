@@ -22,7 +22,7 @@ async def test_prometheus_runs_with_our_jobs_and_rules(settings: Settings) -> No
         async with httpx.AsyncClient(timeout=10) as client:
             # Targets appear once service discovery has run: poll, bounded.
             async with asyncio.timeout(30):
-                while not (targets := await _active_targets(client, base)):
+                while not (targets := await _active_targets(client, base)):  # noqa: ASYNC110
                     await asyncio.sleep(0.2)
             rules = (await client.get(f"{base}/rules")).json()["data"]["groups"]
         assert {t["labels"]["job"] for t in targets} == set(scrape_targets(settings))
