@@ -11,6 +11,7 @@ import typer
 from vpp.config import get_settings
 from vpp.edge_sim.command import run as edge_sim_run
 from vpp.ml.forecast.command import data_app, forecast_app
+from vpp.ml.rl.command import rl_app
 from vpp.schedules_command import schedules_app
 from vpp.stack import ServerReport, Stack, StackError, State
 from vpp.stack.observability import OBSERVABILITY_TYPES
@@ -29,6 +30,7 @@ nodes_app = typer.Typer(help="The node registry.")
 app.add_typer(nodes_app, name="nodes")
 app.command("edge-sim")(edge_sim_run)
 app.add_typer(forecast_app, name="forecast")
+app.add_typer(rl_app, name="rl")
 app.add_typer(data_app, name="data")
 app.add_typer(schedules_app, name="schedules")
 

@@ -13,11 +13,9 @@ stay light.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +23,7 @@ from redis.asyncio import Redis
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from vpp.activities.heartbeat import heartbeating
 from vpp.ml.forecast.messages import (
     CandidateResult,
     CyclePlan,
@@ -47,7 +46,6 @@ log = logging.getLogger(__name__)
 
 # The error type of failures no retry can mend (too little history, unknown model).
 FORECAST_REFUSED = "ForecastRefused"
-HEARTBEAT_EVERY_S = 2.0
 
 
 def _refuse(message: str) -> ApplicationError:
@@ -133,7 +131,7 @@ class ForecastActivities:
         from vpp.ml.forecast.models import ForecastError, set_threads
 
         set_threads(self.settings.threads)
-        async with _heartbeating() as progress:
+        async with heartbeating() as progress:
             try:
                 return await service.train_candidate(
                     self.db,
@@ -179,7 +177,7 @@ class ForecastActivities:
         from vpp.ml.forecast.models import set_threads
 
         set_threads(self.settings.threads)
-        async with _heartbeating():
+        async with heartbeating():
             return await service.forecast_batch(self.db, self.cache, self.settings, inp)
 
     @activity.defn(name="forecast.publish_cycle")
@@ -216,27 +214,3 @@ class ForecastActivities:
         channel = self.settings.redis_channel
         subscribers = await self.redis.publish(channel, json.dumps(message))
         return PublishResult(channel=channel, forecasts=len(docs), subscribers=int(subscribers))
-
-
-@contextlib.asynccontextmanager
-async def _heartbeating() -> AsyncIterator[Callable[[str, float], None]]:
-    """Heartbeat every few seconds with the latest progress the body reports (from any
-    thread) until the body is done."""
-    state: dict[str, Any] = {"phase": "start", "done": 0.0}
-
-    def report(phase: str, done: float) -> None:
-        state["phase"] = phase
-        state["done"] = round(done, 3)
-
-    async def beat() -> None:
-        while True:
-            activity.heartbeat(dict(state))
-            await asyncio.sleep(HEARTBEAT_EVERY_S)
-
-    task = asyncio.create_task(beat())
-    try:
-        yield report
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -4,7 +4,9 @@ A record (`ForecastModelRecord`) holds the metrics, the data range and the versi
 the file is the forecaster's folder (its description and the darts model, see
 `Forecaster.save`) as a gzipped tar in the GridFS bucket `model_files`. Models are loaded
 by name and version (the newest when no version is given). One record per target is
-the `champion`, the model the forecast cycle uses.
+the `champion`, the model the forecast cycle uses. `store_version` and `read_file` are the
+versioned GridFS storage every kind of record in `models` shares (policies too, see
+`vpp.ml.rl.registry`).
 """
 
 from __future__ import annotations
@@ -13,20 +15,27 @@ import asyncio
 import io
 import tarfile
 import tempfile
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from pymongo.errors import DuplicateKeyError
 
-from vpp.ml.forecast.documents import MODEL_FILES_BUCKET, ForecastModelRecord, ModelMetrics
+from vpp.ml.forecast.documents import (
+    MODEL_FILES_BUCKET,
+    MODELS,
+    ForecastModelRecord,
+    ModelMetrics,
+)
 from vpp.ml.forecast.models import Forecaster, load_forecaster
 from vpp.ml.forecast.settings import Target
 
 _VERSION_RETRIES = 5
+R = TypeVar("R")
 
 
 class ModelNotFound(LookupError):
@@ -57,6 +66,42 @@ def unpack(data: bytes) -> Forecaster:
         return load_forecaster(folder)
 
 
+async def store_version(
+    db: Any,
+    bucket: AsyncGridFSBucket,
+    name: str,
+    data: bytes,
+    *,
+    suffix: str,
+    metadata: dict[str, Any],
+    insert: Callable[[int, str], Awaitable[R]],
+) -> R:
+    """Upload `data` as the next version of `name` and `insert` its record (given the
+    version and the GridFS id). Versions count up per name across every kind of record in
+    `models`; the unique (name, version) index settles a race, the loser tries the next."""
+    for _ in range(_VERSION_RETRIES):
+        latest = await db[MODELS].find_one(
+            {"name": name}, sort=[("version", -1)], projection={"version": 1}
+        )
+        version = 1 if latest is None else int(latest["version"]) + 1
+        file_id = await bucket.upload_from_stream(
+            f"{name}-v{version}.{suffix}",
+            data,
+            metadata={**metadata, "name": name, "version": version},
+        )
+        try:
+            return await insert(version, str(file_id))
+        except DuplicateKeyError:  # someone stored the same version first
+            await bucket.delete(file_id)
+    raise RuntimeError(f"could not find a free version for {name}")
+
+
+async def read_file(bucket: AsyncGridFSBucket, file_id: str) -> bytes:
+    stream = await bucket.open_download_stream(ObjectId(file_id))
+    data: bytes = await stream.read()
+    return data
+
+
 class ModelRegistry:
     def __init__(self, db: Any) -> None:
         self.db = db
@@ -73,14 +118,8 @@ class ModelRegistry:
         """Store a new version of `target-kind` and return its record."""
         name = model_name(forecaster.target, forecaster.kind.value)
         data = await asyncio.to_thread(pack, forecaster)
-        for _ in range(_VERSION_RETRIES):
-            latest = await self.record(name)
-            version = 1 if latest is None else latest.version + 1
-            file_id = await self.bucket.upload_from_stream(
-                f"{name}-v{version}.tar.gz",
-                data,
-                metadata={"name": name, "version": version, "target": forecaster.target.value},
-            )
+
+        async def insert(version: int, file_id: str) -> ForecastModelRecord:
             record = ForecastModelRecord(
                 name=name,
                 version=version,
@@ -90,17 +129,23 @@ class ModelRegistry:
                 data_start=data_start,
                 data_end=data_end,
                 series_ids=series_ids,
-                file_id=str(file_id),
+                file_id=file_id,
                 size_bytes=len(data),
                 darts_version=package_version("darts"),
                 params=forecaster.params(),
             )
-            try:
-                await record.insert()
-                return record
-            except DuplicateKeyError:  # someone stored the same version first
-                await self.bucket.delete(file_id)
-        raise RuntimeError(f"could not find a free version for {name}")
+            await record.insert()
+            return record
+
+        return await store_version(
+            self.db,
+            self.bucket,
+            name,
+            data,
+            suffix="tar.gz",
+            metadata={"target": forecaster.target.value},
+            insert=insert,
+        )
 
     async def record(self, name: str, version: int | None = None) -> ForecastModelRecord | None:
         query: dict[str, Any] = {"name": name}
@@ -115,8 +160,7 @@ class ModelRegistry:
         if record is None:
             which = f"{name} v{version}" if version is not None else name
             raise ModelNotFound(f"no model {which} in the registry")
-        stream = await self.bucket.open_download_stream(ObjectId(record.file_id))
-        data = await stream.read()
+        data = await read_file(self.bucket, record.file_id)
         forecaster = await asyncio.to_thread(unpack, data)
         return record, forecaster
 

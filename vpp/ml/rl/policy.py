@@ -1,19 +1,111 @@
 """What the optimisation cycle asks: a policy maps an observation to an action.
 
 `Policy.act` returns the battery's terminal power for the next hour as a share of its
-nominal power, in [-1, 1], positive charging (kW = action * `max_power_kw`). The live
-cycle calls `policy = await load_policy(db)` then `policy.act(obs_input)`; the safety
-guard checks the result against the node's limits.
+nominal power, in [-1, 1], positive charging (kW = action * `max_power_kw`). The env
+assumes a zero-export inverter (`RLSettings.zero_export`): a discharge is capped at the
+home's own net load, so the guard should cap discharge kW at the node's load - PV.
+
+The live cycle calls `policy = await load_policy(db)` then `policy.act(obs_input)`:
+the registry's champion (an SB3 agent), or `RuleBasedPolicy` while none is stored or the
+stored one cannot be used. SB3 and torch load only when a champion exists.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+import io
+import logging
+from typing import Any, Protocol
 
-from vpp.ml.rl.observation import ObservationInput
+import numpy as np
+
+from vpp.ml.rl.baselines import RuleBasedPolicy
+from vpp.ml.rl.observation import HORIZON, OBS_SIZE, ObservationInput, build_observation
+from vpp.ml.rl.settings import RLSettings
+
+log = logging.getLogger(__name__)
+
+# schema.json's electrical_storage efficiency, the same for all 17 CityLearn homes.
+DEFAULT_EFFICIENCY = 0.9
+# Loaded agents by (name, version): records and files never change once stored.
+_CACHE_SIZE = 4
+
+__all__ = ["Policy", "RuleBasedPolicy", "SB3Policy", "load_policy", "rule_based"]
 
 
 class Policy(Protocol):
     name: str
 
     def act(self, obs_input: ObservationInput) -> float: ...
+
+
+class SB3Policy:
+    """A trained stable-baselines3 agent behind the `Policy` interface (deterministic)."""
+
+    def __init__(self, model: Any, name: str) -> None:
+        self.model = model
+        self.name = name
+
+    def act(self, obs_input: ObservationInput) -> float:
+        action, _ = self.model.predict(build_observation(obs_input), deterministic=True)
+        return float(np.clip(np.asarray(action).reshape(-1)[0], -1.0, 1.0))
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        self.model.save(buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, algorithm: str, name: str) -> SB3Policy:
+        from vpp.ml.rl.train import algorithm_class
+
+        return cls(algorithm_class(algorithm).load(io.BytesIO(data), device="cpu"), name)
+
+
+def rule_based(rl: RLSettings, efficiency: float = DEFAULT_EFFICIENCY) -> RuleBasedPolicy:
+    return RuleBasedPolicy(
+        efficiency=efficiency,
+        soc_min=rl.soc_min,
+        soc_max=rl.soc_max,
+        degradation_per_kwh=rl.degradation_per_kwh,
+        zero_export=rl.zero_export,
+    )
+
+
+_loaded: dict[tuple[str, int], SB3Policy] = {}
+
+
+async def load_policy(db: Any, rl: RLSettings | None = None) -> Policy:
+    """The champion policy of the registry in `db`, or the rule-based controller."""
+    from vpp.ml.rl.registry import PolicyRegistry
+
+    rl = rl or RLSettings()
+    registry = PolicyRegistry(db)
+    record = await registry.champion()
+    if record is None:
+        return rule_based(rl)
+    if record.observation_size != OBS_SIZE or record.horizon != HORIZON:
+        log.warning(
+            "champion %s was trained on %d observations (horizon %d), this code builds %d "
+            "(horizon %d); using the rule-based policy",
+            record.label,
+            record.observation_size,
+            record.horizon,
+            OBS_SIZE,
+            HORIZON,
+        )
+        return rule_based(rl)
+    key = (record.name, record.version)
+    if key not in _loaded:
+        try:
+            data = await registry.file(record)
+            policy = await asyncio.to_thread(
+                SB3Policy.from_bytes, data, record.algorithm, record.label
+            )
+        except Exception:  # a broken file must not stop the cycle: fall back, loudly
+            log.exception("cannot load champion %s; using the rule-based policy", record.label)
+            return rule_based(rl)
+        while len(_loaded) >= _CACHE_SIZE:
+            _loaded.pop(next(iter(_loaded)))
+        _loaded[key] = policy
+    return _loaded[key]

@@ -1,0 +1,61 @@
+"""`vpp rl evaluate` and `vpp rl train` from the command line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vpp.config import get_settings
+from vpp.ml.rl.command import rl_app
+
+
+@pytest.fixture
+def empty_model_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("VPP_RL__MODEL_DIR", str(tmp_path))
+    monkeypatch.setenv("VPP_RL__EPISODE_HOURS", "48")
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_evaluate_prints_the_table(empty_model_dir: Path) -> None:
+    out = empty_model_dir / "rows.json"
+    result = CliRunner().invoke(
+        rl_app, ["evaluate", "--buildings", "12", "--months", "7", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("controller"))
+    names = [line.split()[0] for line in lines[header + 2 : header + 5]]
+    assert names == ["no-battery", "lp-optimum", "rule-based"]
+    assert "best: rule-based" in result.output
+    assert '"saving_vs_lp"' in out.read_text()
+
+
+def test_evaluate_refuses_bad_buildings(empty_model_dir: Path) -> None:
+    result = CliRunner().invoke(rl_app, ["evaluate", "--buildings", "eleven"])
+    assert result.exit_code == 1
+    assert "--buildings must look like" in result.output
+
+
+def test_evaluate_refuses_a_policy_file_of_unknown_algorithm(empty_model_dir: Path) -> None:
+    bogus = empty_model_dir / "dqn.zip"
+    bogus.write_bytes(b"not a model")
+    result = CliRunner().invoke(rl_app, ["evaluate", "--policy", str(bogus)])
+    assert result.exit_code == 1
+    assert "must start with one of sac, ppo" in result.output
+
+
+def test_train_refuses_a_bad_hyperparameter_file(
+    empty_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = empty_model_dir / "hp.yaml"
+    path.write_text("sac:\n  total_timesteps: -3\n")
+    monkeypatch.setenv("VPP_RL__HYPERPARAMS_FILE", str(path))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(rl_app, ["train", "--no-registry", "-a", "sac"])
+    assert result.exit_code == 1
+    assert "sac.total_timesteps" in result.output
