@@ -99,9 +99,13 @@ class MqttSettings(BaseModel):
 
 
 class IngestSettings(BaseModel):
-    """The telemetry ingester: MQTT shared subscription -> MongoDB batches + Redis live push."""
+    """The telemetry ingester: MQTT subscription -> MongoDB batches + Redis live push."""
 
-    share_group: str = "ingest"
+    # Empty: one ingester with a plain subscription, which Mosquitto keeps across its own
+    # restarts. Set (the same on every replica) for several ingesters to split the load
+    # with an MQTT 5 shared subscription; see vpp/ingest/consumer.py for the broker this
+    # needs.
+    share_group: str = ""
     batch_size: int = Field(default=500, ge=1)
     flush_interval_s: float = Field(default=0.2, gt=0)
     # Readings held while the store is away; past this, ingest stops acknowledging and

@@ -1,8 +1,14 @@
 """The ingester: MQTT in, MongoDB and Redis out, acknowledged only once stored.
 
 Subscriptions (service account):
-- `$share/<share_group>/<prefix>/nodes/+/telemetry`, QoS 1: several ingesters split the
-  readings between them;
+- `<prefix>/nodes/+/telemetry`, QoS 1, when `share_group` is empty (the default: one
+  ingester), or `$share/<share_group>/<prefix>/nodes/+/telemetry` when several split the
+  readings between them. Mosquitto 2.0 keeps a persistent session's plain subscription
+  across a broker restart but not its shared one: until a restarted broker sees the
+  ingester subscribe again, readings that nodes replay from their buffers match nobody
+  and are dropped after their PUBACK. A single ingester therefore subscribes plainly;
+  several need a broker that keeps shared subscriptions (the EMQX cluster of
+  `infra/k8s`);
 - `<prefix>/nodes/+/status`, QoS 1, not shared: status messages are few and idempotent,
   and a plain subscription also brings every node's retained status at start, which a
   shared subscription does not.
@@ -233,9 +239,10 @@ class Ingester:
         if self._paused and self._client is not None:
             self._client.pause_receiving()
         prefix = self._settings.mqtt.topic_prefix
-        telemetry = shared_filter(
-            self._settings.ingest.share_group, fleet_filter(prefix, NodeChannel.TELEMETRY)
-        )
+        group = self._settings.ingest.share_group
+        telemetry = fleet_filter(prefix, NodeChannel.TELEMETRY)
+        if group:
+            telemetry = shared_filter(group, telemetry)
         status = fleet_filter(prefix, NodeChannel.STATUS)
         client.subscribe([Subscription(telemetry, qos=1), Subscription(status, qos=1)])
 
