@@ -9,6 +9,7 @@ BIN := $(VENV)/bin
 run: install web
 	$(BIN)/vpp stack up
 	$(BIN)/vpp nodes seed
+	$(BIN)/vpp data import citylearn
 	$(BIN)/vpp schedules apply
 	$(BIN)/vpp platform up
 	@echo

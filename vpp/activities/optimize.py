@@ -118,7 +118,7 @@ class OptimizeActivities:
                 obs_input, inputs = _observation_input(
                     node, fleet, now, HORIZON, prices=prices, carbon=carbon
                 )
-                raw = float(policy.act(obs_input))
+                raw = float(policy.act(obs_input)) + 0.0  # no -0.0 in the record
                 kw = raw * node.capacity_kw
                 record = record.model_copy(
                     update={
