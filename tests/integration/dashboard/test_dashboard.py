@@ -11,10 +11,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.integration.dashboard.conftest import fleet_ids
+from vpp.api.state import ApiState
 from vpp.edge_sim.fleet import Fleet
+from vpp.optimize.documents import AUTOMATION, SWITCH_ID
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +37,10 @@ async def log_in(page: Page, base_url: str, username: str, password: str) -> Non
 
 
 @pytest.fixture
-async def context(browser: Browser, dashboard_origin: str) -> AsyncIterator[BrowserContext]:
+async def context(
+    browser: Browser, dashboard_origin: str, api: FastAPI
+) -> AsyncIterator[BrowserContext]:
+    """A fresh browser; the API serving the dashboard is up, whichever test runs first."""
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     yield context
     await context.close()
@@ -162,3 +168,42 @@ async def test_viewer_finds_no_dispatch_control(
     await expect(page.get_by_test_id("dispatch-form")).to_have_count(0)
     await expect(page.get_by_role("button", name=re.compile("dispatch", re.I))).to_have_count(0)
     await page.screenshot(path=str(screenshots / "dispatch-viewer.png"), full_page=True)
+
+
+async def test_admin_switches_the_automation_and_an_operator_cannot(
+    context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path, api: FastAPI
+) -> None:
+    """The admin's switches reach the stored switch the cycles read; an operator sees the
+    state but no control."""
+    state: ApiState = api.state.vpp
+    await state.db[AUTOMATION].delete_one({"_id": SWITCH_ID})
+    try:
+        page = await context.new_page()
+        await log_in(page, base_url, "vpp-admin", "vpp-admin-dev")
+        await page.get_by_role("link", name="Automation", exact=True).click()
+        status = page.get_by_test_id("automation-state")
+        await expect(status).to_contain_text("Automation is on")
+        await page.get_by_role("button", name="Switch automation off").click()
+        await expect(status).to_contain_text("Automation is off")
+        await expect(status).to_contain_text("last changed by vpp-admin")
+        stored = await state.db[AUTOMATION].find_one({"_id": SWITCH_ID})
+        assert stored is not None
+        assert stored["enabled"] is False
+        await page.get_by_role("button", name="Switch automation on").click()
+        await expect(status).to_contain_text("Automation is on")
+        # The box follows the server's answer, not the click: wait for the text.
+        await page.get_by_label("Dry run").click()
+        await expect(status).to_contain_text("in dry run")
+        await page.screenshot(path=str(screenshots / "automation-admin.png"), full_page=True)
+        stored = await state.db[AUTOMATION].find_one({"_id": SWITCH_ID})
+        assert stored is not None
+        assert (stored["enabled"], stored["dry_run"]) == (True, True)
+        await page.get_by_test_id("logout").click()
+        await page.wait_for_url(re.compile(r"/realms/vpp/protocol/openid-connect/auth"))
+
+        await log_in(page, base_url, "vpp-operator", "vpp-operator-dev")
+        await page.get_by_role("link", name="Automation", exact=True).click()
+        await expect(page.get_by_test_id("automation-state")).to_contain_text("in dry run")
+        await expect(page.get_by_test_id("automation-controls")).to_have_count(0)
+    finally:
+        await state.db[AUTOMATION].delete_one({"_id": SWITCH_ID})

@@ -95,7 +95,7 @@ class Decision:
     dc_id: strawberry.ID
     decided_at: datetime
     policy: str
-    soc: float | None
+    soc: float | None = strawberry.field(description="State of charge when decided, %")
     price_now: float | None
     carbon_now: float | None
     forecast: str = strawberry.field(description="Where the load and PV outlook came from")
@@ -118,7 +118,7 @@ class Decision:
             dc_id=strawberry.ID(r.dc_id),
             decided_at=r.decided_at,
             policy=r.policy,
-            soc=r.inputs.soc,
+            soc=None if r.inputs.soc is None else r.inputs.soc * 100.0,
             price_now=r.inputs.price_now,
             carbon_now=r.inputs.carbon_now,
             forecast=r.inputs.forecast,
