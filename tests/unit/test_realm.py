@@ -83,6 +83,15 @@ def test_dashboard_is_a_public_pkce_client(realm: dict[str, Any]) -> None:
     assert "secret" not in client
 
 
+def test_descriptions_fit_keycloaks_columns(realm: dict[str, Any]) -> None:
+    # Keycloak stores them in VARCHAR(255): a longer one makes a fresh server fail its
+    # realm import and exit at start-up (an existing one skips the import and hides it).
+    for client in realm["clients"]:
+        assert len(client.get("description", "")) <= 255, client["clientId"]
+    for role in realm["roles"]["realm"]:
+        assert len(role.get("description", "")) <= 255, role["name"]
+
+
 def test_automation_is_a_confidential_service_client(realm: dict[str, Any]) -> None:
     client = _client(realm, KEYCLOAK.automation_client_id)
     assert client["publicClient"] is False
