@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vpp.dispatch.settings import DispatchSettings
 from vpp.ml.forecast.settings import ForecastSettings
+from vpp.ml.rl.settings import RLSettings
 from vpp.optimize.settings import OptimizeSettings
 
 LOOPBACK = "127.0.0.1"
@@ -216,6 +217,7 @@ class Settings(BaseSettings):
     edge_sim: EdgeSimSettings = EdgeSimSettings()
     dispatch: DispatchSettings = DispatchSettings()
     forecast: ForecastSettings = ForecastSettings()
+    rl: RLSettings = RLSettings()
     optimize: OptimizeSettings = OptimizeSettings()
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()

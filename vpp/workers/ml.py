@@ -27,15 +27,18 @@ from temporalio.worker import Worker
 
 from vpp.activities.forecast import ForecastActivities
 from vpp.activities.optimize import OptimizeActivities
+from vpp.activities.policy import PolicyActivities
 from vpp.config import Settings, get_settings
 from vpp.ml.forecast.documents import DOCUMENT_MODELS
 from vpp.ml.forecast.settings import ForecastSettings, forecast_settings
+from vpp.ml.rl.settings import rl_settings
 from vpp.optimize.documents import OPTIMIZE_DOCUMENT_MODELS
 from vpp.store.database import Database, MongoClient, mongo_client
 from vpp.temporal_client import connect
 from vpp.workers.metrics import MetricsInterceptor, WorkerMetrics, sdk_runtime, serve_metrics
 from vpp.workflows.forecast import ML_WORKFLOWS
 from vpp.workflows.optimize import OPTIMIZE_WORKFLOWS
+from vpp.workflows.policy import POLICY_WORKFLOWS
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ async def open_clients(settings: Settings) -> AsyncIterator[MlClients]:
 
 
 def ml_workflows() -> list[type]:
-    return [*ML_WORKFLOWS, *OPTIMIZE_WORKFLOWS]
+    return [*ML_WORKFLOWS, *OPTIMIZE_WORKFLOWS, *POLICY_WORKFLOWS]
 
 
 def ml_activities(forecast: ForecastSettings, clients: MlClients) -> list[Callable[..., Any]]:
@@ -95,6 +98,7 @@ def build_ml_worker(
         activities=[
             *ml_activities(forecast or forecast_settings(settings), clients),
             *OptimizeActivities(clients.db, clients.redis, settings).all(),
+            *PolicyActivities(clients.db, rl_settings(settings)).all(),
         ],
         max_concurrent_activities=max_concurrent_activities,
         interceptors=[MetricsInterceptor(metrics)] if metrics else [],
