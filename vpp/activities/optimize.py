@@ -48,11 +48,17 @@ log = logging.getLogger(__name__)
 PolicyLoader = Callable[[Database], Awaitable["Policy"]]
 
 
-async def champion_policy(db: Database) -> Policy:
-    """The registry's champion policy, or the rule-based controller while none is trained."""
-    from vpp.ml.rl.policy import load_policy
+def champion_policy(settings: Settings) -> PolicyLoader:
+    """The registry's champion policy, or the rule-based controller (with the configured
+    cost model and SOC limits) while none is trained."""
 
-    return await load_policy(db)
+    async def load(db: Database) -> Policy:
+        from vpp.ml.rl.policy import load_policy
+        from vpp.ml.rl.settings import rl_settings
+
+        return await load_policy(db, rl_settings(settings))
+
+    return load
 
 
 class OptimizeActivities:
@@ -63,14 +69,14 @@ class OptimizeActivities:
         settings: Settings,
         *,
         names: RedisNames | None = None,
-        policy_loader: PolicyLoader = champion_policy,
+        policy_loader: PolicyLoader | None = None,
     ) -> None:
         self.db = db
         self.redis = redis
         self.settings = settings
         self.options = optimize_settings(settings)
         self.names = names or RedisNames()
-        self.load_policy = policy_loader
+        self.load_policy = policy_loader or champion_policy(settings)
 
     def all(self) -> list[Callable[..., Any]]:
         return [self.read_switch, self.decide, self.attach_dispatches]
@@ -140,6 +146,7 @@ class OptimizeActivities:
             min_kw=o.min_kw,
             kw_step=o.kw_step,
             hours=hours,
+            zero_export=rl.zero_export,
         )
         guarded = guard(fleet.nodes, requested, limits, fleet.grid)
         total_saving = 0.0

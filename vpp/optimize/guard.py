@@ -11,8 +11,11 @@ calls them with the fleet's state as it read it.
    worse (no charging below 50 Hz, no discharging above).
 4. `power`: within the node's rated kW and the operator's per-node limit.
 5. `soc`: the cycle's energy must keep the battery within the automation's SOC band.
-6. `fleet`: all nodes' kW scaled down together to the operator's fleet limit.
-7. `deadband`: rounded to the kW step; less than the smallest worthwhile action is none.
+6. `export`: with `zero_export` (exported energy earns nothing: the tariff the policy was
+   trained and scored on), a home discharges no more than its own net load (load - PV)
+   as last measured, so stored energy covers the home rather than flowing to the grid.
+7. `fleet`: all nodes' kW scaled down together to the operator's fleet limit.
+8. `deadband`: rounded to the kW step; less than the smallest worthwhile action is none.
 
 Signs: positive kW charges the battery, negative discharges (the telemetry's
 `battery_kw`).
@@ -40,6 +43,7 @@ class GuardLimits:
     # Discharging draws kW/efficiency from storage; assume a poor battery so the SOC floor
     # holds for any node.
     efficiency: float = 0.9
+    zero_export: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class Guarded:
 def guard_node(
     state: NodeState, requested_kw: float, limits: GuardLimits, grid: GridState
 ) -> Guarded:
-    """Rules 1-5 for one node (the fleet rule needs every node: `guard_fleet`)."""
+    """Rules 1-6 for one node (the fleet rule needs every node: `guard_fleet`)."""
     g = Guarded(state.dc_id, requested_kw, requested_kw, [])
     if state.problem is not None:
         g.change(GuardRule.STATE, state.problem, 0.0, always=True)
@@ -111,11 +115,19 @@ def guard_node(
                 f"down to {limits.soc_min:.0%}",
                 -most,
             )
+    if limits.zero_export and g.kw < 0:
+        net_load = max(0.0, (state.load_kw or 0.0) - (state.pv_kw or 0.0))
+        if -g.kw > net_load:
+            g.change(
+                GuardRule.EXPORT,
+                f"no export: discharge capped at the home's net load {net_load:.2f} kW",
+                -net_load,
+            )
     return g
 
 
 def guard_fleet(guarded: Sequence[Guarded], limits: GuardLimits) -> None:
-    """Rules 6-7, in place: the fleet limit, then rounding and the deadband."""
+    """Rules 7-8, in place: the fleet limit, then rounding and the deadband."""
     total = sum(abs(g.kw) for g in guarded)
     if limits.fleet_max_kw > 0 and total > limits.fleet_max_kw:
         share = limits.fleet_max_kw / total

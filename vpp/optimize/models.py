@@ -28,6 +28,7 @@ class GuardRule(StrEnum):
     FREQUENCY = "frequency"
     POWER = "power"
     SOC = "soc"
+    EXPORT = "export"
     FLEET = "fleet"
     DEADBAND = "deadband"
 

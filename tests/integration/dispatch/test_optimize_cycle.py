@@ -280,10 +280,12 @@ async def test_automation_off_starts_nothing(
 
 
 async def test_the_champion_policy_decides_for_every_node(
-    db: Database, live: list[str], run_cycle: RunCycle
+    db: Database, live: list[str], run_cycle: RunCycle, cycle_settings: Settings
 ) -> None:
     await switch(db, enabled=True, dry_run=True)
-    result = await run_cycle(OptimizeCycleInput(node_ids=live), loader=champion_policy)
+    result = await run_cycle(
+        OptimizeCycleInput(node_ids=live), loader=champion_policy(cycle_settings)
+    )
     assert result.status == "dry_run"
     found = await decisions_of(db, result.cycle_id)
     assert set(found) == set(live)

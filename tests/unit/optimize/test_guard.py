@@ -133,3 +133,15 @@ def test_the_expected_saving_follows_the_price_spread() -> None:
     assert expected_saving(4.0, 0.25, dear_now, carbon, **kwargs) < 0
     assert expected_saving(-4.0, 0.25, dear_now, carbon, **kwargs) > 0
     assert expected_saving(0.0, 0.25, dear_now, carbon, **kwargs) == 0.0
+
+
+def test_without_export_a_home_discharges_no_more_than_its_net_load() -> None:
+    limits = GuardLimits(**{**LIMITS.__dict__, "zero_export": True})
+    g = guard_node(node(load_kw=2.5, pv_kw=1.0), -4.0, limits, CALM)
+    assert g.kw == pytest.approx(-1.5)
+    assert g.changes[-1].rule is GuardRule.EXPORT
+    # PV above the load: nothing to cover, so no discharge; charging is untouched.
+    assert guard_node(node(load_kw=0.5, pv_kw=2.0), -4.0, limits, CALM).kw == 0.0
+    assert guard_node(node(load_kw=0.5, pv_kw=2.0), 3.0, limits, CALM).kw == 3.0
+    # With export allowed, the net load does not limit the discharge.
+    assert guard_node(node(load_kw=2.5, pv_kw=1.0), -4.0, LIMITS, CALM).kw == -4.0
