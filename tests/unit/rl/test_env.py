@@ -93,13 +93,13 @@ def test_idle_battery_reward_is_zero_against_no_battery(rl: RLSettings) -> None:
 
 def test_hour_cost_matches_the_tariff(rl: RLSettings) -> None:
     env = _env(rl)
-    spec = EpisodeSpec(building=1, start_row=100, hours=24)
+    spec = EpisodeSpec(building=1, start_row=200, hours=24)
     env.reset(options={"episode": spec, "soc": rl.soc_min})
     _, _, _, _, info = env.step(np.zeros(1, dtype=np.float32))
     record = info["record"]
     assert env.home is not None
-    net = env.home.load_kw[100] - env.home.pv_kw[100]
-    price, carbon = env.home.price[100], env.home.carbon[100]
+    net = env.home.load_kw[200] - env.home.pv_kw[200]
+    price, carbon = env.home.price[200], env.home.carbon[200]
     assert record.cost.energy_cost == pytest.approx(price * max(net, 0.0))
     assert record.cost.emissions_kg == pytest.approx(carbon * max(net, 0.0))
     assert record.cost.objective == pytest.approx(

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from vpp.ml.rl.episodes import load_home
+from vpp.ml.forecast.backtest import seasonal_naive
+from vpp.ml.rl.episodes import load_home, past_mean_forecast
 from vpp.ml.rl.observation import HORIZON, OBS_SIZE, ObservationInput, build_observation
 from vpp.ml.rl.settings import RLSettings
 
@@ -78,6 +79,28 @@ def test_future_actuals_do_not_reach_the_observation(rl: RLSettings) -> None:
     assert not np.array_equal(before, build_observation(past.observation_input(row, 0.4)))
 
 
-def test_no_observation_without_a_day_of_history(rl: RLSettings) -> None:
+def test_no_observation_without_a_week_of_history(rl: RLSettings) -> None:
     with pytest.raises(ValueError, match="history"):
         load_home(rl.data_dir, 1).observation_input(5, 0.5)
+
+
+def test_forecast_is_the_mean_of_the_same_hour_over_past_days(rl: RLSettings) -> None:
+    home = load_home(rl.data_dir, 12)
+    row = 4000
+    assert np.array_equal(
+        past_mean_forecast(home.load_kw, row, HORIZON, 1),
+        seasonal_naive(home.load_kw, row, HORIZON, 24),
+    )
+    week = past_mean_forecast(home.load_kw, row, HORIZON, 7)
+    hour = 5  # the forecast of row + 5: that hour on each of the 7 days before `row`
+    expected = np.mean([home.load_kw[row + hour - 24 * d] for d in range(1, 8)])
+    assert week[hour] == pytest.approx(expected)
+    with pytest.raises(ValueError, match="days"):
+        past_mean_forecast(home.load_kw, row, HORIZON, 8)
+
+
+def test_the_observation_uses_the_configured_days(rl: RLSettings) -> None:
+    naive = load_home(rl.data_dir, 12, forecast_days=1).observation_input(4000, 0.4)
+    week = load_home(rl.data_dir, 12, forecast_days=7).observation_input(4000, 0.4)
+    assert naive.load_forecast_kw != week.load_forecast_kw
+    assert naive.prices_ahead == week.prices_ahead

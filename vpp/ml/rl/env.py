@@ -29,7 +29,13 @@ import numpy.typing as npt
 
 from vpp.edge_sim.physics import Battery
 from vpp.ml.rl.costs import CostModel, HourCost, hour_cost
-from vpp.ml.rl.episodes import EpisodeSpec, Home, episode_starts, load_home
+from vpp.ml.rl.episodes import (
+    DEFAULT_FORECAST_DAYS,
+    EpisodeSpec,
+    Home,
+    episode_starts,
+    load_home,
+)
 from vpp.ml.rl.observation import OBS_BOUND, OBS_SIZE, ObservationInput, build_observation
 from vpp.ml.rl.settings import RLSettings
 
@@ -49,6 +55,8 @@ class EnvConfig:
     soc_max: float = 0.95
     # The inverter never discharges the battery into the grid (see `RLSettings`).
     zero_export: bool = True
+    # Days of history the observation's forecasts average (`RLSettings.forecast_days`).
+    forecast_days: int = DEFAULT_FORECAST_DAYS
     # None: each episode starts at a random SOC in [soc_min, soc_max] (training).
     initial_soc: float | None = None
     reward_vs_no_battery: bool = True
@@ -77,6 +85,7 @@ class EnvConfig:
             soc_min=rl.soc_min,
             soc_max=rl.soc_max,
             zero_export=rl.zero_export,
+            forecast_days=rl.forecast_days,
             initial_soc=initial_soc,
             reward_scale=reward_scale,
             episodes=tuple(episodes) if episodes is not None else None,
@@ -130,7 +139,7 @@ class BatteryEnv(gym.Env[Float32Array, Float32Array]):
     ) -> tuple[Float32Array, dict[str, Any]]:
         super().reset(seed=seed)
         spec = self._choose_episode(options)
-        home = load_home(self.config.data_dir, spec.building)
+        home = load_home(self.config.data_dir, spec.building, self.config.forecast_days)
         soc = self.config.initial_soc
         if options and "soc" in options:
             soc = float(options["soc"])

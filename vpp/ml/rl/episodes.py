@@ -1,10 +1,13 @@
 """Episodes on the CityLearn year: one home's load, PV, tariff, carbon and battery, where
 episodes may start, and the observation at any hour built from the past only.
 
-The forecasts the env shows are the seasonal naive of `vpp.ml.forecast.backtest` (each
-hour ahead repeats the same hour of the last full day before the decision), the forecast
-cycle's own fallback. They are made from hours before the decision alone, so an episode
-starts no earlier than `FORECAST_HISTORY_H` into the year.
+The forecasts the env shows are made from hours before the decision alone: each hour
+ahead is the mean of the same clock hour over the last `forecast_days` full days
+(`RLSettings.forecast_days`, 7 by default). One day is the seasonal naive of
+`vpp.ml.forecast.backtest`, the forecast cycle's own fallback; a week's mean is less noisy
+(one cloudy or busy day no longer sets tomorrow's whole outlook) and lifted both the
+rule-based controller and SAC on the validation split. An episode starts no earlier than
+`FORECAST_HISTORY_H` into the year, so every choice of days has its history.
 """
 
 from __future__ import annotations
@@ -27,7 +30,22 @@ from vpp.ml.rl.signals import rows_ahead, site_arrays
 
 FloatArray = npt.NDArray[np.float64]
 SEASON_H = 24
-FORECAST_HISTORY_H = SEASON_H
+MAX_FORECAST_DAYS = 7
+FORECAST_HISTORY_H = MAX_FORECAST_DAYS * SEASON_H
+DEFAULT_FORECAST_DAYS = 7
+
+
+def past_mean_forecast(values: FloatArray, origin: int, horizon: int, days: int) -> FloatArray:
+    """Each of `horizon` hours from `origin`: the mean of the same clock hour over the
+    `days` full days before `origin` (`days=1` is `seasonal_naive` with a day's season)."""
+    if not 1 <= days <= MAX_FORECAST_DAYS:
+        raise ValueError(f"days must lie in [1, {MAX_FORECAST_DAYS}], not {days}")
+    if days == 1:
+        return seasonal_naive(values, origin, horizon, SEASON_H)
+    hours = np.arange(horizon) % SEASON_H
+    back = SEASON_H * np.arange(1, days + 1)[:, None]
+    mean: FloatArray = values[origin + hours[None, :] - back].mean(axis=0)
+    return mean
 
 
 @dataclass(frozen=True)
@@ -47,35 +65,37 @@ class Home:
     price: FloatArray
     carbon: FloatArray
     battery: BatterySpec
+    forecast_days: int = DEFAULT_FORECAST_DAYS
 
     def observation_input(self, row: int, soc: float) -> ObservationInput:
         """What a policy may know at the start of `row`: the tariff and carbon ahead, and
-        seasonal-naive forecasts from the hours before `row`."""
+        forecasts from the hours before `row` (`past_mean_forecast`)."""
         if row < FORECAST_HISTORY_H:
             raise ValueError(f"row {row} has less than {FORECAST_HISTORY_H} h of history")
         ahead = rows_ahead(row, HORIZON)
+        days = self.forecast_days
         return ObservationInput(
             soc=soc,
             at=row_start(row),
             prices_ahead=self.price[ahead].tolist(),
             carbon_ahead=self.carbon[ahead].tolist(),
-            load_forecast_kw=seasonal_naive(self.load_kw, row, HORIZON, SEASON_H).tolist(),
-            pv_forecast_kw=seasonal_naive(self.pv_kw, row, HORIZON, SEASON_H).tolist(),
+            load_forecast_kw=past_mean_forecast(self.load_kw, row, HORIZON, days).tolist(),
+            pv_forecast_kw=past_mean_forecast(self.pv_kw, row, HORIZON, days).tolist(),
             capacity_kwh=self.battery.capacity_kwh,
             max_power_kw=self.battery.nominal_kw,
         )
 
 
-def load_home(data_dir: Path, building: int) -> Home:
-    return _load_home(data_dir.expanduser().resolve(), building)
+def load_home(data_dir: Path, building: int, forecast_days: int = DEFAULT_FORECAST_DAYS) -> Home:
+    return _load_home(data_dir.expanduser().resolve(), building, forecast_days)
 
 
-@lru_cache(maxsize=17)
-def _load_home(data_dir: Path, building: int) -> Home:
+@lru_cache(maxsize=34)
+def _load_home(data_dir: Path, building: int, forecast_days: int) -> Home:
     data = load_building(data_dir, building)
     price, carbon = site_arrays(data_dir)
     battery = load_profile(data_dir, building).battery  # schema.json's electrical_storage
-    return Home(building, data.load_kw, data.pv_kw, price, carbon, battery)
+    return Home(building, data.load_kw, data.pv_kw, price, carbon, battery, forecast_days)
 
 
 @lru_cache(maxsize=16)
@@ -84,8 +104,8 @@ def _month_of_row() -> npt.NDArray[np.int64]:
 
 
 def episode_starts(months: Iterable[int], hours: int) -> npt.NDArray[np.int64]:
-    """Rows where an episode of `hours` can start with every hour inside `months` and a
-    day of history before it (no wrap around the year)."""
+    """Rows where an episode of `hours` can start with every hour inside `months` and
+    `FORECAST_HISTORY_H` of history before it (no wrap around the year)."""
     inside = np.isin(_month_of_row(), sorted(set(months)))
     if hours > HOURS:
         raise ValueError(f"an episode of {hours} h is longer than the year")

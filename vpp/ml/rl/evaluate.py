@@ -124,7 +124,7 @@ def evaluate(
     if len(totals) != len(policies) + 2:
         raise ValueError("controllers need distinct names")
     for spec in episodes:
-        home = load_home(config.data_dir, spec.building)
+        home = load_home(config.data_dir, spec.building, config.forecast_days)
         lp = solve_lp(
             home,
             spec,

@@ -59,6 +59,10 @@ class RLSettings(BaseModel):
     val_buildings: list[Building] = Field(default_factory=lambda: [9, 10])
     eval_buildings: list[Building] = Field(default_factory=lambda: list(range(11, 18)))
     eval_months: list[Month] = Field(default_factory=lambda: [5, 6, 7])
+    # The env's load and PV forecasts: the mean of the same hour over this many past days
+    # (1 = yesterday's, the seasonal naive). A week's mean is less noisy; chosen on the
+    # validation split. The live cycle uses the forecast cycle's output instead.
+    forecast_days: Annotated[int, Field(ge=1, le=7)] = 7
     # Evaluation episodes start at this SOC (no stored energy to spend for free at soc_min).
     eval_initial_soc: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     # -- training --
