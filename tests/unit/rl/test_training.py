@@ -34,7 +34,7 @@ def test_tiny_agent_never_beats_the_lp(
 def test_actions_are_in_range_and_survive_a_round_trip(rl: RLSettings, tiny: Trained) -> None:
     home = load_home(rl.data_dir, 12)
     loaded = SB3Policy.from_bytes(tiny.policy.to_bytes(), "ppo", "again")
-    for row in range(100, 148):
+    for row in range(200, 248):
         inp = home.observation_input(row, 0.3 + 0.01 * (row % 50))
         a = tiny.policy.act(inp)
         assert -1.0 <= a <= 1.0
@@ -74,3 +74,23 @@ def test_the_champion_must_beat_the_rule_based_controller() -> None:
     assert choose_champion([sac, ppo]) == sac
     assert choose_champion([ppo]) is None
     assert choose_champion([]) is None
+
+
+def test_an_ensemble_acts_on_its_members_mean_and_survives_a_round_trip(
+    rl: RLSettings,
+) -> None:
+    params = SACParams(
+        total_timesteps=200, learning_starts=50, batch_size=32, net_arch=[16], seeds=2
+    )
+    trained = train(rl, params)
+    policy = trained.policy
+    assert len(policy.models) == 2
+    assert trained.timesteps == 400
+    loaded = SB3Policy.from_bytes(policy.to_bytes(), "sac", "again")
+    assert len(loaded.models) == 2
+    home = load_home(rl.data_dir, 12)
+    for row in range(200, 224):
+        inp = home.observation_input(row, 0.5)
+        members = [SB3Policy(m, "one").act(inp) for m in policy.models]
+        assert policy.act(inp) == pytest.approx(np.mean(members), abs=1e-6)
+        assert loaded.act(inp) == pytest.approx(policy.act(inp), abs=1e-6)

@@ -94,7 +94,7 @@ def train_command(
     rl.model_dir.mkdir(parents=True, exist_ok=True)
     for c in candidates:
         path = rl.model_dir / f"{c.algorithm}.zip"
-        c.policy.model.save(path)
+        path.write_bytes(c.policy.to_bytes())  # an ensemble too, not only its first agent
         v, e = c.validation, c.evaluation
         held = (
             f"; held-out {e.saving_vs_lp:.3f} of LP (rule-based {e.rule_based_saving_vs_lp:.3f}), "

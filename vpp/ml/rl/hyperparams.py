@@ -26,6 +26,12 @@ class _Common(BaseModel):
     batch_size: PositiveInt = 256
     net_arch: list[PositiveInt] = Field(default_factory=lambda: [64, 64], min_length=1)
     reward_scale: Positive = 1.0
+    # Agents trained with seeds seed, seed + 1, ...; the policy acts on their mean action
+    # (`SB3Policy`). total_timesteps is per agent.
+    seeds: PositiveInt = 1
+    # The first agent's seed (None: `RLSettings.seed`). Agents of one algorithm differ
+    # widely by seed, so the file may name the one the validation split preferred.
+    seed: int | None = None
 
 
 class SACParams(_Common):

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import zipfile
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 DEFAULT_EFFICIENCY = 0.9
 # Loaded agents by (name, version): records and files never change once stored.
 _CACHE_SIZE = 4
+# The entry that marks a stored ensemble (SB3's own zips hold `data` and `*.pth`).
+ENSEMBLE_MARKER = "ensemble-members"
 
 __all__ = ["Policy", "RuleBasedPolicy", "SB3Policy", "load_policy", "rule_based"]
 
@@ -40,26 +44,61 @@ class Policy(Protocol):
 
 
 class SB3Policy:
-    """A trained stable-baselines3 agent behind the `Policy` interface (deterministic)."""
+    """Trained stable-baselines3 agents behind the `Policy` interface (deterministic).
 
-    def __init__(self, model: Any, name: str) -> None:
-        self.model = model
+    With several agents (seeds of one algorithm) the action is the mean of theirs: the
+    seeds disagree most where each is least sure, and the mean is steadier than any one
+    of them, which the validation split rewarded. One agent is stored as SB3's own zip;
+    several as a zip holding one such zip per member (`ENSEMBLE_MARKER` names it).
+    """
+
+    def __init__(self, model: Any, name: str, *, more: Sequence[Any] = ()) -> None:
+        self.models: list[Any] = [model, *more]
         self.name = name
 
+    @property
+    def model(self) -> Any:
+        """The first agent (the only one unless this is an ensemble)."""
+        return self.models[0]
+
     def act(self, obs_input: ObservationInput) -> float:
-        action, _ = self.model.predict(build_observation(obs_input), deterministic=True)
-        return float(np.clip(np.asarray(action).reshape(-1)[0], -1.0, 1.0))
+        obs = build_observation(obs_input)
+        actions = [
+            float(np.asarray(m.predict(obs, deterministic=True)[0]).reshape(-1)[0])
+            for m in self.models
+        ]
+        return float(np.clip(np.mean(actions), -1.0, 1.0))
 
     def to_bytes(self) -> bytes:
+        if len(self.models) == 1:
+            return _model_bytes(self.model)
         buffer = io.BytesIO()
-        self.model.save(buffer)
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr(ENSEMBLE_MARKER, str(len(self.models)))
+            for i, m in enumerate(self.models):
+                archive.writestr(f"member-{i}.zip", _model_bytes(m))
         return buffer.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes, algorithm: str, name: str) -> SB3Policy:
         from vpp.ml.rl.train import algorithm_class
 
-        return cls(algorithm_class(algorithm).load(io.BytesIO(data), device="cpu"), name)
+        algo = algorithm_class(algorithm)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = archive.namelist()
+            if ENSEMBLE_MARKER not in names:
+                members = [data]
+            else:
+                count = int(archive.read(ENSEMBLE_MARKER))
+                members = [archive.read(f"member-{i}.zip") for i in range(count)]
+        models = [algo.load(io.BytesIO(m), device="cpu") for m in members]
+        return cls(models[0], name, more=models[1:])
+
+
+def _model_bytes(model: Any) -> bytes:
+    buffer = io.BytesIO()
+    model.save(buffer)
+    return buffer.getvalue()
 
 
 def rule_based(rl: RLSettings, efficiency: float = DEFAULT_EFFICIENCY) -> RuleBasedPolicy:

@@ -72,7 +72,8 @@ def train(
     progress: ProgressFn | None = None,
     seed: int | None = None,
 ) -> Trained:
-    """Train one agent with `params` on the training split (on the CPU, `rl.threads`)."""
+    """Train `params.seeds` agents with `params` on the training split (on the CPU,
+    `rl.threads`); `timesteps` is per agent, `Trained.timesteps` their sum."""
     torch.set_num_threads(rl.threads)
     steps = timesteps or params.total_timesteps
     env = training_env(rl, params.reward_scale)
@@ -81,13 +82,25 @@ def train(
         # PPO's batch must divide into its rollout; keep the file's wish where it fits.
         kwargs["n_steps"] = min(params.n_steps, max(steps, 64))
         kwargs["batch_size"] = min(params.batch_size, kwargs["n_steps"])
-    model = algorithm_class(params.algorithm)(
-        "MlpPolicy", env, seed=rl.seed if seed is None else seed, device="cpu", verbose=0, **kwargs
-    )
-    callback = _Progress(steps, progress) if progress else None
+    first = seed if seed is not None else params.seed if params.seed is not None else rl.seed
+    models = []
     t0 = time.perf_counter()
-    model.learn(total_timesteps=steps, callback=callback, progress_bar=False)
+    for i in range(params.seeds):
+        model = algorithm_class(params.algorithm)(
+            "MlpPolicy", env, seed=first + i, device="cpu", verbose=0, **kwargs
+        )
+        callback = None
+        if progress:
+            done_before = i * steps
+
+            def member_progress(done: int, _total: int, before: int = done_before) -> None:
+                progress(before + done, steps * params.seeds)
+
+            callback = _Progress(steps, member_progress)
+        model.learn(total_timesteps=steps, callback=callback, progress_bar=False)
+        models.append(model)
     train_s = time.perf_counter() - t0
     if progress:
-        progress(steps, steps)
-    return Trained(SB3Policy(model, params.algorithm), params.algorithm, steps, train_s, params)
+        progress(steps * params.seeds, steps * params.seeds)
+    policy = SB3Policy(models[0], params.algorithm, more=models[1:])
+    return Trained(policy, params.algorithm, steps * params.seeds, train_s, params)
