@@ -33,7 +33,8 @@ from vpp.api.live.hub import LiveOptions
 from vpp.api.state import ApiState
 from vpp.bus.channels import RedisNames
 from vpp.config import Settings
-from vpp.store.documents import TELEMETRY
+from vpp.store.database import init_store
+from vpp.store.documents import TELEMETRY, Node
 from vpp.store.live_state import LiveReading, LiveStateWriter, epoch_ms
 
 RUN = f"apit{uuid.uuid4().hex[:6]}"
@@ -150,12 +151,39 @@ async def api(api_settings: Settings, names: RedisNames) -> AsyncIterator[FastAP
         await asyncio.sleep(0.05)  # uvicorn offers no event for "started"
     state: ApiState = app.state.vpp
     await asyncio.wait_for(state.live.connected.wait(), 10)
+    _served.append(state)
     try:
         yield app
     finally:
         await _cleanup(state)
         server.should_exit = True
         await asyncio.wait_for(task, 15)
+
+
+# The served API's state, for `api_store_bound` below (one per session).
+_served: list[ApiState] = []
+
+
+async def _bind_to_the_api_store() -> None:
+    """Beanie binds its documents once per process, to the last database given to
+    `init_beanie`. Each of the platform's processes has one store; a test session has
+    several (suites with a database of their own, clients closed when their suite ends),
+    and the served API's node registry would read through whichever came last."""
+    if _served and Node.get_pymongo_collection().database is not _served[-1].db:
+        await init_store(_served[-1].db, _served[-1].settings.mongo)
+
+
+@pytest_asyncio.fixture(autouse=True, scope="module")
+async def api_store_bound_per_module() -> None:
+    """Before each module's own fixtures (which may call the API as they set up)."""
+    await _bind_to_the_api_store()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def api_store_bound(request: pytest.FixtureRequest) -> None:
+    """Before each test that uses the API (a suite's fixture may have bound its own)."""
+    if {"api", "client"} & set(request.fixturenames):
+        await _bind_to_the_api_store()
 
 
 async def _cleanup(state: ApiState) -> None:

@@ -25,4 +25,12 @@ def stack(settings: Settings) -> Iterator[Stack]:
 
 
 # The API's fixtures (a served app, Keycloak tokens), defined once for every test_api*.py.
-from tests.integration.api_support import api, api_settings, client, names, tokens  # noqa: E402, F401
+from tests.integration.api_support import (  # noqa: E402, F401
+    api,
+    api_settings,
+    api_store_bound,
+    api_store_bound_per_module,
+    client,
+    names,
+    tokens,
+)

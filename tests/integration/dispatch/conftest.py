@@ -1,7 +1,7 @@
 """The dispatch against the session's real servers: Temporal dev server, Mosquitto,
 SecantusDB, Redis, with simulated nodes from `vpp.edge_sim`.
 
-One fleet of simulated nodes (node-01501 ... node-01580, registered with the kinds the
+One fleet of simulated nodes (node-01501 ... node-01590, registered with the kinds the
 simulator gives them), an I/O worker and an ack relay run for the whole session; each test
 dispatches to nodes of its own so that no two tests share a node's command memory.
 """
@@ -33,7 +33,7 @@ from vpp.temporal_client import connect
 from vpp.workers.io import build_io_worker, open_clients
 
 FLEET_FIRST = 1501
-FLEET_SIZE = 80
+FLEET_SIZE = 90
 # Registered capacities: an edge DC's battery takes 100 kW in the simulator, its site 200.
 EDGE_KW = 200.0
 HOME_KW = 10.0

@@ -49,8 +49,9 @@ from vpp.store.database import Database
 from vpp.store.live_state import read_live_states
 from vpp.workflows.optimize import OptimizeCycleWorkflow
 
-# Home batteries of the package's fleet that no other dispatch test commands.
-CYCLE_RANGE = range(1561, 1581)
+# Home batteries of the package's fleet that no other dispatch test commands (the
+# worker-kill test counts every application on 1561-1580).
+CYCLE_RANGE = range(1581, 1591)
 ACTION = 0.3  # of each node's rated kW: 3 kW on the 10 kW test homes
 
 
