@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from vpp.ml.forecast.models import (
     make_forecaster,
 )
 from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
+from vpp.ml.forecast.solar import clear_sky_ghi
 
 
 def site(days: int, seed: int = 1) -> SiteWindow:
@@ -77,7 +78,7 @@ def test_seasonal_naive_repeats_yesterday_with_an_interval_from_daily_changes(
 
 
 def test_a_window_too_short_is_refused(small: ForecastSettings) -> None:
-    w = daily_series("a", 10)
+    w = daily_series("a", 8)
     lgbm = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
     lgbm.fitted = True
     lgbm.model = object()
@@ -146,12 +147,32 @@ def test_nothing_after_the_origin_reaches_a_model(
         assert not [c for c in covariates.components if "predict" in c]
     for target in seen[0]["series"]:
         assert target.end_time() < origin.replace(tzinfo=None)
+    # After the origin only astronomy: the clear sky, computed from the clock alone.
+    for futures in seen[0]["future_covariates"]:
+        assert list(futures.components) == [models.CLEAR_SKY]
+        hours = len(futures)
+        start = futures.start_time().to_pydatetime().replace(tzinfo=UTC)
+        expected = clear_sky_ghi(models.solar_site(small), start, hours) / 1000.0
+        np.testing.assert_allclose(futures.values()[:, 0], expected, rtol=1e-5, atol=1e-6)
 
     future = {k: v.copy() for k, v in weather.channels.items()}
     for v in future.values():
         v[origin_h:] += 1000.0
     [after] = lgbm.predict([window], 24, SiteWindow(START, future))
     np.testing.assert_allclose(before.q50, after.q50)
+
+
+def test_the_clearness_is_cut_at_the_origin_with_the_weather(small: ForecastSettings) -> None:
+    """The derived clearness channel comes from the window's own measured hours."""
+    weather = site(10)
+    cut = weather.between(START, START + timedelta(hours=100))
+    derived = models.with_clearness(cut, models.solar_site(small))
+    assert derived.hours == 100
+    assert models.CLEARNESS in derived.channels
+    whole = models.with_clearness(weather, models.solar_site(small))
+    np.testing.assert_allclose(
+        derived.channels[models.CLEARNESS], whole.channels[models.CLEARNESS][:100]
+    )
 
 
 def test_a_site_window_refuses_a_predicted_channel() -> None:

@@ -71,6 +71,8 @@ class Evaluation:
     predict_s: float
     origins: int
     forecaster: Forecaster
+    # (series, origins, horizon, 3): q10, q50, q90 of every forecast scored
+    forecasts: FloatArray
 
     def scope(self, fleet_id: str | None) -> list[SeriesScores]:
         """The scores of the fleet (`fleet_id`) or of every other series (None)."""
@@ -170,7 +172,7 @@ def evaluate(
         q = forecasts[i]
         scores = metrics.score(actual, q[:, :, 0], q[:, :, 1], q[:, :, 2], naive)
         scored.append(SeriesScores(s.series_id, scores, metrics.mase(actual, q[:, :, 1], weekly)))
-    return Evaluation(kind, target, scored, fit_s, predict_s, len(origins), forecaster)
+    return Evaluation(kind, target, scored, fit_s, predict_s, len(origins), forecaster, forecasts)
 
 
 def seasonal_naive(values: FloatArray, origin: int, horizon: int, season: int) -> FloatArray:
@@ -203,3 +205,15 @@ def citylearn_site(year: CityLearnYear) -> SiteWindow:
 
 # The design's split: the first nine months (to 30 Apr 2017) train, May-July test.
 CITYLEARN_SPLIT = datetime(2017, 5, 1, tzinfo=UTC)
+# Choices (features, hyperparameters, ensembles) are made on a validation split inside the
+# training months, never on the test: fit on Aug-Jan, score Feb-Apr.
+CITYLEARN_VALIDATION_SPLIT = datetime(2017, 2, 1, tzinfo=UTC)
+
+
+def until(series: Sequence[SeriesWindow], end: datetime) -> list[SeriesWindow]:
+    """Each series cut at `end` (the validation never reads the test months)."""
+    out = []
+    for s in series:
+        hours = int((end - s.start).total_seconds() // 3600)
+        out.append(SeriesWindow(s.series_id, s.start, s.values[:hours]))
+    return out

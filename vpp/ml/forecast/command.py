@@ -57,6 +57,13 @@ def backtest_command(
     stride: Annotated[int, typer.Option(help="Hours between origins.")] = 7,
     per_building: Annotated[bool, typer.Option(help="Also print every building.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the table here.")] = None,
+    validation: Annotated[
+        bool,
+        typer.Option(
+            help="Fit on Aug-Jan and score Feb-Apr, never reading May-Jul: for choosing "
+            "settings without looking at the test."
+        ),
+    ] = False,
 ) -> None:
     """Rolling-origin backtest: 24 h horizon, hourly; fit on Aug-Apr, test May-Jul."""
     from vpp.ml.forecast.report import run_backtest
@@ -73,6 +80,7 @@ def backtest_command(
         stride=stride,
         echo=typer.echo,
         per_building=per_building,
+        validation=validation,
     )
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=2))

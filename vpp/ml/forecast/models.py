@@ -48,6 +48,7 @@ import pandas as pd
 
 from vpp.ml.forecast.citylearn import assert_no_future_columns, hour_index
 from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
+from vpp.ml.forecast.solar import Site, clear_sky_ghi, clearness
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +273,11 @@ def load_forecaster(folder: Path) -> Forecaster:
 
 
 def make_forecaster(kind: ModelKind, target: Target, settings: ForecastSettings) -> Forecaster:
+    if kind is ModelKind.ENSEMBLE:
+        # The ensemble is made of the other kinds; imported here, as it imports this module.
+        from vpp.ml.forecast.ensemble import Ensemble
+
+        return Ensemble(target, settings)
     classes: dict[ModelKind, type[Forecaster]] = {
         ModelKind.SEASONAL_NAIVE: SeasonalNaive,
         ModelKind.EXP_SMOOTHING: ExpSmoothing,
@@ -405,6 +411,29 @@ class _Standardiser:
         )
 
 
+# Derived covariates of the sun (`vpp.ml.forecast.solar`): the clear-sky irradiance (a
+# future covariate, known ahead) and the measured sky's clearness over the last day (a
+# past covariate: it tells how much of the clear-sky shape recent weather let through).
+CLEAR_SKY = "clear_sky_kw_m2"
+CLEARNESS = "clearness_24h"
+_MEASURED_IRRADIANCE = ("diffuse_w_m2", "direct_w_m2")
+
+
+def solar_site(settings: ForecastSettings) -> Site:
+    return Site(
+        settings.site_latitude_deg, settings.site_longitude_deg, settings.site_clock_utc_offset_h
+    )
+
+
+def with_clearness(site: SiteWindow, where: Site) -> SiteWindow:
+    """`site` plus the clearness of its last 24 h at each hour (from its own hours only)."""
+    if not all(k in site.channels for k in _MEASURED_IRRADIANCE):
+        raise ForecastError(f"the clearness needs the measured {_MEASURED_IRRADIANCE}")
+    measured: FloatArray = np.sum([site.channels[k] for k in _MEASURED_IRRADIANCE], axis=0)
+    clear = clear_sky_ghi(where, site.start, site.hours)
+    return SiteWindow(site.start, {**site.channels, CLEARNESS: clearness(measured, clear)})
+
+
 class GlobalForecaster(Forecaster):
     """A darts global model on the residual transform (see the module's docstring)."""
 
@@ -432,6 +461,26 @@ class GlobalForecaster(Forecaster):
     def uses_weather(self) -> bool:
         """Whether the site's measured weather feeds the model (as past covariates)."""
 
+    @property
+    def uses_solar(self) -> bool:
+        """Whether the clear-sky irradiance (future) and the clearness (past) feed it."""
+        return False
+
+    def _site_channels(self, site: SiteWindow) -> SiteWindow:
+        return with_clearness(site, solar_site(self.settings)) if self.uses_solar else site
+
+    def _solar(self, start: datetime, end: datetime) -> Any:
+        """The clear-sky irradiance of [start, end) (kW/m2): astronomy, known ahead."""
+        if not self.uses_solar:
+            return None
+        from darts import TimeSeries
+
+        hours = _hours_between(start, end)
+        values = clear_sky_ghi(solar_site(self.settings), start, hours) / 1000.0
+        return TimeSeries.from_times_and_values(
+            hour_index(start, hours), values.astype(np.float32)[:, None], columns=[CLEAR_SKY]
+        )
+
     def _residuals(self, w: SeriesWindow, extra: int) -> tuple[FloatArray, FloatArray, FloatArray]:
         base, level = baseline_and_level(w.values, extra, level_floor(w.values))
         r = (w.values - base[: len(w.values)]) / level[: len(w.values)]
@@ -443,9 +492,10 @@ class GlobalForecaster(Forecaster):
         if site is None:
             raise ForecastError(f"{self.kind.value} needs the site's measured weather")
         if self.weather is None:
-            self.weather = _Standardiser.of(site)
-        # Cut at `end`: no covariate value after the origin is ever handed to darts.
-        return self.weather.apply(site.between(start, end))
+            self.weather = _Standardiser.of(self._site_channels(site))
+        # Cut at `end` before anything is derived: no covariate value after the origin is
+        # ever handed to darts.
+        return self.weather.apply(self._site_channels(site.between(start, end)))
 
     def fit(
         self,
@@ -457,24 +507,37 @@ class GlobalForecaster(Forecaster):
             raise ForecastError("nothing to fit on")
         self._check(series, 1)
         if self.uses_weather and site is not None:
-            self.weather = _Standardiser.of(site)
+            # Scaled by the training hours' weather only, never by hours after them.
+            seen = site.between(min(w.start for w in series), max(w.end for w in series))
+            self.weather = _Standardiser.of(self._site_channels(seen))
         targets = []
         covariates = []
+        futures = []
         for w in series:
             r, _, _ = self._residuals(w, 0)
             start = w.start + timedelta(hours=TRANSFORM_H)
             targets.append(_series(SeriesWindow(w.series_id, start, r), name=self.target.value))
             covariates.append(self._weather(site, w.start, w.end))
+            futures.append(self._solar(w.start, w.end))
         self.model = self._build()
         t0 = time.perf_counter()
-        self._fit_darts(targets, covariates if self.uses_weather else None, progress)
+        self._fit_darts(
+            targets,
+            covariates if self.uses_weather else None,
+            futures if self.uses_solar else None,
+            progress,
+        )
         self.fitted = True
         return FitReport(fit_s=time.perf_counter() - t0, samples=sum(len(t) for t in targets))
 
     def _fit_darts(
-        self, targets: list[Any], covariates: list[Any] | None, progress: Progress | None
+        self,
+        targets: list[Any],
+        covariates: list[Any] | None,
+        futures: list[Any] | None,
+        progress: Progress | None,
     ) -> None:
-        self.model.fit(targets, past_covariates=covariates)
+        self.model.fit(targets, past_covariates=covariates, future_covariates=futures)
 
     def predict(
         self, windows: Sequence[SeriesWindow], n: int, site: SiteWindow | None = None
@@ -486,17 +549,21 @@ class GlobalForecaster(Forecaster):
             return []
         targets = []
         covariates = []
+        futures = []
         transforms = []
         for w in windows:
             r, base, level = self._residuals(w, n)
             start = w.start + timedelta(hours=TRANSFORM_H)
             targets.append(_series(SeriesWindow(w.series_id, start, r), name=self.target.value))
             covariates.append(self._weather(site, w.start, w.end))
+            # The clear sky of the forecast hours is astronomy, not an observation.
+            futures.append(self._solar(w.start, w.end + timedelta(hours=max(n, DAY_H))))
             transforms.append((base[-n:], level[-n:]))
         predictions = self.model.predict(
             n,
             series=targets,
             past_covariates=covariates if self.uses_weather else None,
+            future_covariates=futures if self.uses_solar else None,
             predict_likelihood_parameters=True,
             verbose=False,
             show_warnings=False,
@@ -540,7 +607,10 @@ _LGBM_TARGET_LAGS: list[int] = [
     *range(-DAY_H, 0),
     *(-1 - DAY_H * k for k in range(1, BASELINE_DAYS)),
 ]
-_LGBM_WEATHER_LAGS = list(range(-DAY_H, 0))
+# With multi_models=True the lags count back from the origin: the last day, so every
+# step's model reads the hours right before the origin and the same hour a day before its
+# own (older days enter through the baseline b).
+_LGBM_DIRECT_TARGET_LAGS: list[int] = list(range(-DAY_H, 0))
 
 
 class LightGBM(GlobalForecaster):
@@ -551,19 +621,36 @@ class LightGBM(GlobalForecaster):
         return self.settings.lightgbm.weather
 
     @property
+    def uses_solar(self) -> bool:
+        return self.settings.lightgbm.solar
+
+    @property
+    def _target_lags(self) -> list[int]:
+        direct = self.settings.lightgbm.multi_models
+        return _LGBM_DIRECT_TARGET_LAGS if direct else _LGBM_TARGET_LAGS
+
+    @property
     def _input_h(self) -> int:
-        return -min(_LGBM_TARGET_LAGS) + DAY_H - 1
+        shift = 0 if self.settings.lightgbm.multi_models else DAY_H - 1
+        return -min(self._target_lags) + shift
+
+    def _future_lags(self) -> list[int] | dict[str, list[int]]:
+        """The calendar at the first step (the step's own model knows its offset); the clear
+        sky at every step when one model per step reads them all."""
+        if not (self.uses_solar and self.settings.lightgbm.multi_models):
+            return [0]
+        return {CLEAR_SKY: list(range(DAY_H)), "default_lags": [0]}
 
     def _build(self) -> Any:
         from darts.models import LightGBMModel
 
         p = self.settings.lightgbm
         return LightGBMModel(
-            lags=_LGBM_TARGET_LAGS,
-            lags_past_covariates=_LGBM_WEATHER_LAGS if self.uses_weather else None,
-            lags_future_covariates=[0],
+            lags=self._target_lags,
+            lags_past_covariates=list(range(-p.weather_lags_h, 0)) if self.uses_weather else None,
+            lags_future_covariates=self._future_lags(),
             output_chunk_length=DAY_H,
-            multi_models=False,
+            multi_models=p.multi_models,
             likelihood="quantile",
             quantiles=list(QUANTILES),
             add_encoders=_ENCODERS,
@@ -576,12 +663,18 @@ class LightGBM(GlobalForecaster):
         )
 
     def _fit_darts(
-        self, targets: list[Any], covariates: list[Any] | None, progress: Progress | None
+        self,
+        targets: list[Any],
+        covariates: list[Any] | None,
+        futures: list[Any] | None,
+        progress: Progress | None,
     ) -> None:
-        rounds = self.settings.lightgbm.n_estimators * len(QUANTILES)
+        p = self.settings.lightgbm
+        rounds = p.n_estimators * len(QUANTILES) * (DAY_H if p.multi_models else 1)
         self.model.fit(
             targets,
             past_covariates=covariates,
+            future_covariates=futures,
             max_samples_per_ts=self.settings.lightgbm.max_samples_per_ts,
             callbacks=[_boosting_callback(progress, rounds)] if progress else None,
         )
@@ -599,6 +692,9 @@ class LightGBM(GlobalForecaster):
             "learning_rate": p.learning_rate,
             "num_leaves": p.num_leaves,
             "max_samples_per_ts": p.max_samples_per_ts,
+            "weather_lags_h": p.weather_lags_h,
+            "multi_models": p.multi_models,
+            "solar": p.solar,
         }
 
 
@@ -636,7 +732,11 @@ class TiDE(GlobalForecaster):
         )
 
     def _fit_darts(
-        self, targets: list[Any], covariates: list[Any] | None, progress: Progress | None
+        self,
+        targets: list[Any],
+        covariates: list[Any] | None,
+        futures: list[Any] | None,
+        progress: Progress | None,
     ) -> None:
         import pytorch_lightning as pl
 

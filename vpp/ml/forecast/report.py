@@ -18,12 +18,14 @@ import typer
 
 from vpp.ml.forecast.backtest import (
     CITYLEARN_SPLIT,
+    CITYLEARN_VALIDATION_SPLIT,
     Evaluation,
     Plan,
     best,
     citylearn_series,
     citylearn_site,
     evaluate,
+    until,
 )
 from vpp.ml.forecast.citylearn import load_year
 from vpp.ml.forecast.models import set_threads
@@ -45,24 +47,28 @@ def run_backtest(
     stride: int,
     echo: Echo,
     per_building: bool = False,
+    validation: bool = False,
 ) -> list[dict[str, Any]]:
     set_threads(settings.threads)
     warnings.filterwarnings("ignore")
     logging.getLogger("darts").setLevel(logging.ERROR)
     year = load_year(settings.resolved_data_dir(), buildings)
     site = citylearn_site(year)
+    split = CITYLEARN_VALIDATION_SPLIT if validation else CITYLEARN_SPLIT
     plan = Plan(
-        split=CITYLEARN_SPLIT,
+        split=split,
         horizon=settings.horizon_h,
         stride=stride,
         lookback=settings.lookback_h,
         season=settings.naive_season_h,
     )
     series_by_target = {t: citylearn_series(year, t) for t in targets}
+    if validation:
+        series_by_target = {t: until(s, CITYLEARN_SPLIT) for t, s in series_by_target.items()}
     first = series_by_target[targets[0]][0]
     origins = len(plan.origins(first.start, len(first.values)))
     echo(
-        f"{len(buildings)} homes + fleet, {origins} origins from {CITYLEARN_SPLIT:%Y-%m-%d} "
+        f"{len(buildings)} homes + fleet, {origins} origins from {split:%Y-%m-%d} "
         f"every {stride} h, horizon {plan.horizon} h, lookback {plan.lookback} h"
     )
     results: dict[Target, list[Evaluation]] = {t: [] for t in targets}

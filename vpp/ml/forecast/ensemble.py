@@ -1,0 +1,107 @@
+"""An ensemble forecaster: the mean, quantile by quantile, of its members' forecasts.
+
+Members are any other kinds (`settings.ensemble.members`); global members are fitted
+when the ensemble is, local ones forecast from each window as usual. Averaging the
+10/50/90 % quantiles of models that err differently (trees on lagged features, a neural
+net on whole windows) cancels part of their errors; the averaged quantiles stay ordered
+because each member's are.
+
+Stored as the ensemble's description plus one sub-folder per member, each in its own
+`Forecaster.save` form, so the registry stores and loads it like any other model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vpp.ml.forecast.models import (
+    FitReport,
+    Forecaster,
+    Progress,
+    QuantileForecast,
+    SeriesWindow,
+    SiteWindow,
+    load_forecaster,
+    make_forecaster,
+)
+from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
+
+
+class Ensemble(Forecaster):
+    kind = ModelKind.ENSEMBLE
+    is_global = True
+
+    def __init__(self, target: Target, settings: ForecastSettings) -> None:
+        super().__init__(target, settings)
+        self.members: list[Forecaster] = [
+            make_forecaster(kind, target, settings) for kind in settings.ensemble.members
+        ]
+
+    @property
+    def min_history_h(self) -> int:
+        return max(m.min_history_h for m in self.members)
+
+    def fit(
+        self,
+        series: Sequence[SeriesWindow],
+        site: SiteWindow | None = None,
+        progress: Progress | None = None,
+    ) -> FitReport:
+        report = FitReport()
+        fitting = [m for m in self.members if m.is_global]
+        for i, member in enumerate(fitting):
+            part = _part(progress, i, len(fitting))
+            done = member.fit(series, site, part)
+            report.fit_s += done.fit_s
+            report.samples = max(report.samples, done.samples)
+        self.fitted = True
+        return report
+
+    def predict(
+        self, windows: Sequence[SeriesWindow], n: int, site: SiteWindow | None = None
+    ) -> list[QuantileForecast]:
+        self._check(windows, n)
+        each = [m.predict(windows, n, site) for m in self.members]
+        out = []
+        for forecasts in zip(*each, strict=True):
+            first = forecasts[0]
+            q10, q50, q90 = (
+                np.mean([getattr(f, q) for f in forecasts], axis=0) for q in ("q10", "q50", "q90")
+            )
+            out.append(QuantileForecast(first.series_id, first.start, q10, q50, q90))
+        return out
+
+    def params(self) -> dict[str, str | int | float | bool | None]:
+        out = super().params()
+        for i, member in enumerate(self.members):
+            out.update({f"member{i}.{k}": v for k, v in member.params().items()})
+        return out
+
+    def save(self, folder: Path) -> None:
+        super().save(folder)
+        for i, member in enumerate(self.members):
+            sub = folder / _member_folder(i)
+            sub.mkdir()
+            member.save(sub)
+
+    def _restore(self, folder: Path, state: dict[str, Any]) -> None:
+        self.members = [
+            load_forecaster(folder / _member_folder(i)) for i in range(len(self.members))
+        ]
+        self.fitted = all(m.fitted for m in self.members)
+
+
+def _member_folder(i: int) -> str:
+    return f"member-{i}"
+
+
+def _part(progress: Progress | None, i: int, count: int) -> Progress | None:
+    """Member i's share of the ensemble's progress."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda share: report((i + share) / count)
