@@ -12,6 +12,7 @@ from tests.unit.forecast.conftest import daily_series
 from tests.unit.forecast.test_models import site
 from vpp.ml.forecast.ensemble import Ensemble
 from vpp.ml.forecast.models import load_forecaster, make_forecaster
+from vpp.ml.forecast.registry import pack, unpack
 from vpp.ml.forecast.settings import EnsembleParams, ForecastSettings, ModelKind, Target
 
 
@@ -55,3 +56,20 @@ def test_an_ensemble_survives_save_and_load(tmp_path: Path, pair: ForecastSettin
 def test_an_ensemble_cannot_contain_itself() -> None:
     with pytest.raises(ValidationError, match="own member"):
         EnsembleParams(members=[ModelKind.LIGHTGBM, ModelKind.ENSEMBLE])
+
+
+def test_the_registry_file_round_trips_an_ensemble_with_the_solar_covariate(
+    pair: ForecastSettings,
+) -> None:
+    """The registry stores a model as a tar of its folder: the ensemble's member folders
+    and its LightGBM, which reads the clear sky, come back whole."""
+    assert pair.lightgbm.solar
+    train = [daily_series(f"s{i}", 40, seed=i) for i in range(2)]
+    ensemble = make_forecaster(ModelKind.ENSEMBLE, Target.PV, pair)
+    ensemble.fit(train, site(40))
+    again = unpack(pack(ensemble))
+    windows = [w.tail(pair.lookback_h) for w in train]
+    for x, y in zip(
+        ensemble.predict(windows, 24, site(40)), again.predict(windows, 24, site(40)), strict=True
+    ):
+        np.testing.assert_allclose(x.q90, y.q90)
