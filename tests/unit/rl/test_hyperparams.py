@@ -36,6 +36,7 @@ def test_the_shipped_file_is_valid() -> None:
         ("ppo:\n  total_timesteps: 10\n  gamma: 1.5\n", r"ppo\.gamma"),
         ("sac:\n  learning_rate: 0.1\n", r"sac\.total_timesteps: Field required"),
         ("sac:\n  total_timesteps: 10\n  ent_coef: lots\n", r"sac\.ent_coef"),
+        ("sac:\n  total_timesteps: 10\n  seeds: 0\n", r"sac\.seeds"),
     ],
 )
 def test_bad_file_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
