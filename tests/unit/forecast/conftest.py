@@ -28,6 +28,7 @@ def small() -> ForecastSettings:
     s = ForecastSettings(lookback_h=400, threads=1)
     s.lightgbm.n_estimators = 20
     s.lightgbm.weather = True
+    s.lightgbm.solar = True  # off by default; the tests keep its no-leak guarantees checked
     s.tide.n_epochs = 1
     s.exp_smoothing.fit_window_h = 168
     s.exp_smoothing.num_samples = 50

@@ -25,7 +25,10 @@ known at the origin; the model forecasts quantiles of r, which map to quantiles 
 because s > 0. Covariates known at forecast time: calendar (cyclic hour of day and day
 of week, darts encoders computed from the timestamps) and the site's *measured* weather,
 lagged (darts past covariates, and cut at each window's end, so nothing after the origin
-can reach a model). `assert_no_future_columns` guards every covariate's name.
+can reach a model). `assert_no_future_columns` guards every covariate's name. Optionally
+(`lightgbm.solar`) LightGBM also reads the site's clear-sky irradiance at every forecast
+step (astronomy, `vpp.ml.forecast.solar`: known ahead without observing anything) and the
+measured sky's clearness over the last day (a past covariate).
 """
 
 from __future__ import annotations

@@ -57,8 +57,11 @@ class LightGBMParams(BaseModel):
     # that every step sees only the values a full day before it.
     multi_models: bool = True
     # The clear-sky irradiance of the site (`ForecastSettings.site_*`, astronomy only, so
-    # known ahead) at every forecast step, as a future covariate.
-    solar: bool = True
+    # known ahead) at every forecast step, as a future covariate, and the measured sky's
+    # clearness over the last day. Off: on the validation months it changed nothing
+    # measurable (PV MASE 1.038 with, 1.027 without; load 0.841 and 0.838) at ~15 % more
+    # fit time; the baseline b already carries the sun's daily shape.
+    solar: bool = False
 
 
 class TiDEParams(BaseModel):
