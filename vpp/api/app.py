@@ -33,6 +33,7 @@ from vpp.config import Settings, get_settings
 from vpp.dispatch.documents import init_dispatch_store
 from vpp.ingest.metrics import IngestMetrics
 from vpp.ingest.telemetry_writer import TelemetryWriter
+from vpp.lifecycle import configure_logging
 from vpp.services.aggregate import AggregateReader
 from vpp.services.dispatch import Dispatches
 from vpp.store.database import Database, init_store, mongo_client
@@ -163,10 +164,7 @@ def run(settings: Settings | None = None) -> None:
     import uvicorn
 
     settings = settings or get_settings()
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    configure_logging()
     uvicorn.run(
         create_app(settings),
         host=settings.api.host,

@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import re
-import signal
 import socket
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,6 +39,7 @@ from vpp.dispatch.ids import parse_command_id
 from vpp.dispatch.models import AckBatch, NodeAck
 from vpp.dispatch.ready import temporal_when_ready, until_ready
 from vpp.dispatch.settings import dispatch_settings
+from vpp.lifecycle import configure_logging, stop_on_signals
 from vpp.models import Ack
 from vpp.workflows.dispatch import DispatchShardWorkflow
 
@@ -293,12 +293,7 @@ async def serve(
     settings: Settings, *, instance: str | None = None, stop: asyncio.Event | None = None
 ) -> None:
     """Relay until `stop` is set (by default on SIGINT or SIGTERM)."""
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+    stop = stop or stop_on_signals()
     temporal = await temporal_when_ready(settings.temporal)
     relay = AckRelay(settings, TemporalAckSignaller(temporal), client_id=client_id(instance))
     from vpp.dispatch.relay_metrics import serve_relay_metrics  # it imports this module
@@ -314,10 +309,7 @@ async def serve(
 
 def run(settings: Settings | None = None, *, instance: str | None = None) -> None:
     """Run one ack relay until SIGINT or SIGTERM (the `vpp ack-relay` command)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    configure_logging()
     asyncio.run(serve(settings or get_settings(), instance=instance))
 
 

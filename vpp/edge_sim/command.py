@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import resource
-import signal
 from collections.abc import Generator
 from typing import Annotated
 
@@ -21,6 +20,7 @@ from vpp.config import LOOPBACK, Settings, get_settings
 from vpp.edge_sim.fleet import Fleet
 from vpp.edge_sim.session import gmqtt_log
 from vpp.edge_sim.status_api import create_app
+from vpp.lifecycle import configure_logging, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,7 @@ async def serve(
     settings: Settings, stop: asyncio.Event | None = None, status_host: str = LOOPBACK
 ) -> None:
     """Run the fleet and its status API until `stop` is set (or SIGINT / SIGTERM)."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop or stop_on_signals()
     sim = settings.edge_sim
     fleet = Fleet(settings)
     fleet.start()
@@ -79,8 +76,6 @@ async def serve(
         await asyncio.gather(server_task, return_exceptions=True)
         delivered = await fleet.stop()
         log.info("stopped; %s", "all delivered" if delivered else "some readings undelivered")
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
 
 
 def run(
@@ -104,10 +99,7 @@ def run(
 ) -> None:
     """Simulate DER nodes (edge data centres and homes) that publish telemetry and obey
     dispatch commands; options override the VPP_EDGE_SIM__* settings."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.DEBUG if verbose else logging.INFO)
     # gmqtt logs each node's every connect, close and, after a broker restart, every
     # reconnect attempt: thousands of lines that say nothing the status API does not.
     gmqtt_log.setLevel(logging.DEBUG if verbose else logging.ERROR)

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import logging
-import signal
 import socket
 from typing import Any
 
@@ -29,6 +27,7 @@ from vpp.config import LOOPBACK, Settings, get_settings
 from vpp.ingest.batcher import Backoff, BatcherClosed
 from vpp.ingest.consumer import Ingester
 from vpp.ingest.metrics import IngestMetrics
+from vpp.lifecycle import configure_logging, stop_on_signals
 from vpp.store.database import MongoClient, StoreInfo, init_store, mongo_client
 
 log = logging.getLogger(__name__)
@@ -47,10 +46,7 @@ def run(
     metrics_host: str = LOOPBACK,
 ) -> None:
     """Run one ingester until SIGINT or SIGTERM (the `vpp ingest` command)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    configure_logging()
     asyncio.run(serve(settings or get_settings(), instance=instance, metrics_host=metrics_host))
 
 
@@ -63,7 +59,7 @@ async def serve(
 ) -> None:
     """The process: clients, metrics endpoint, the ingester; returns once `stop` is set
     (by default on SIGINT or SIGTERM) and the buffered readings are written."""
-    stop = stop or _stop_on_signals()
+    stop = stop or stop_on_signals()
     asyncio.get_running_loop().set_exception_handler(_quiet_unacknowledged)
     start_http_server(settings.ingest.metrics_port, addr=metrics_host, registry=REGISTRY)
     mongo = mongo_client(settings.mongo)
@@ -117,15 +113,6 @@ def _quiet_unacknowledged(loop: asyncio.AbstractEventLoop, context: dict[str, An
     if isinstance(context.get("exception"), BatcherClosed):
         return
     loop.default_exception_handler(context)
-
-
-def _stop_on_signals() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    return stop
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from vpp.dispatch.publisher import MqttCommandPublisher
 from vpp.dispatch.ready import temporal_when_ready, until_ready
 from vpp.dispatch.repository import MongoDispatchStore
 from vpp.dispatch.settings import dispatch_settings
+from vpp.lifecycle import configure_logging, stop_on_signals
 from vpp.store.database import Database, MongoClient, mongo_client
 from vpp.workers.metrics import MetricsInterceptor, WorkerMetrics, sdk_runtime, serve_metrics
 from vpp.workflows.dispatch import IO_WORKFLOWS
@@ -114,12 +114,7 @@ async def serve(
     settings: Settings, *, instance: str | None = None, stop: asyncio.Event | None = None
 ) -> None:
     """Run the worker until `stop` is set (by default on SIGINT or SIGTERM)."""
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+    stop = stop or stop_on_signals()
     m = settings.metrics
     metrics = WorkerMetrics()
     serve_metrics(metrics, m.host, m.io_worker_port)
@@ -134,10 +129,7 @@ async def serve(
 
 def run(settings: Settings | None = None, *, instance: str | None = None) -> None:
     """Run the I/O worker until SIGINT or SIGTERM (the `vpp worker` command)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    configure_logging()
     asyncio.run(serve(settings or get_settings(), instance=instance))
 
 

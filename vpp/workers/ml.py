@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from vpp.activities.forecast import ForecastActivities
 from vpp.activities.optimize import OptimizeActivities
 from vpp.activities.policy import PolicyActivities
 from vpp.config import Settings, get_settings
+from vpp.lifecycle import configure_logging, stop_on_signals
 from vpp.ml.forecast.documents import DOCUMENT_MODELS
 from vpp.ml.forecast.settings import ForecastSettings, forecast_settings
 from vpp.ml.rl.settings import rl_settings
@@ -107,12 +107,7 @@ def build_ml_worker(
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
     """Run the worker until `stop` is set (by default on SIGINT or SIGTERM)."""
-    if stop is None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+    stop = stop or stop_on_signals()
     m = settings.metrics
     metrics = WorkerMetrics()
     serve_metrics(metrics, m.host, m.ml_worker_port)
@@ -126,10 +121,7 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
 
 def run(settings: Settings | None = None) -> None:
     """Run the ML worker until SIGINT or SIGTERM (the `vpp worker --queue ml` command)."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    configure_logging()
     asyncio.run(serve(settings or get_settings()))
 
 
