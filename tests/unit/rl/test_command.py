@@ -41,6 +41,19 @@ def test_evaluate_refuses_bad_buildings(empty_model_dir: Path) -> None:
     assert "--buildings must look like" in result.output
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("--buildings", "99", "--buildings: [99] not within 1-17"), ("--months", "0,13", "1-12")],
+)
+def test_evaluate_refuses_buildings_and_months_out_of_range(
+    empty_model_dir: Path, option: str, value: str, message: str
+) -> None:
+    result = CliRunner().invoke(rl_app, ["evaluate", option, value])
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
 def test_evaluate_refuses_a_policy_file_of_unknown_algorithm(empty_model_dir: Path) -> None:
     bogus = empty_model_dir / "dqn.zip"
     bogus.write_bytes(b"not a model")
