@@ -17,7 +17,7 @@ from tests.integration.forecast_support import fdb, temporal
 from vpp.activities.policy import PolicyActivities
 from vpp.ml.rl.baselines import RuleBasedPolicy
 from vpp.ml.rl.messages import TrainPolicyInput, TrainPolicyResult
-from vpp.ml.rl.observation import OBS_SIZE
+from vpp.ml.rl.observation import ENV_VERSION, OBS_SIZE
 from vpp.ml.rl.policy import SB3Policy, load_policy
 from vpp.ml.rl.registry import PolicyRegistry
 from vpp.ml.rl.settings import RLSettings
@@ -86,6 +86,7 @@ async def test_training_stores_the_policy_and_the_cycle_can_load_it(
     record = await registry.record("policy-ppo", candidate.version)
     assert record is not None
     assert record.observation_size == OBS_SIZE
+    assert record.env_version == ENV_VERSION
     assert record.validation.buildings == [9]
     assert record.evaluation is not None
     assert record.evaluation.buildings == [11]
@@ -98,6 +99,13 @@ async def test_training_stores_the_policy_and_the_cycle_can_load_it(
     policy = await load_policy(fdb, tiny_rl)
     assert isinstance(policy, SB3Policy)
     assert policy.name == f"policy-ppo v{record.version}"
+
+    # A champion trained where an action meant something else is not served.
+    await registry.collection.update_one(
+        {"kind": "policy", "name": record.name, "version": record.version},
+        {"$set": {"env_version": ENV_VERSION - 1}},
+    )
+    assert isinstance(await load_policy(fdb, tiny_rl), RuleBasedPolicy)
 
     replayer = Replayer(workflows=[TrainPolicyWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(await handle.fetch_history())

@@ -138,16 +138,7 @@ class OptimizeActivities:
             requested.append(kw)
             if k % 200 == 199:
                 activity.heartbeat(f"{k + 1} nodes decided")
-        limits = GuardLimits(
-            soc_min=o.soc_min,
-            soc_max=o.soc_max,
-            node_max_kw=o.node_max_kw,
-            fleet_max_kw=o.fleet_max_kw,
-            min_kw=o.min_kw,
-            kw_step=o.kw_step,
-            hours=hours,
-            zero_export=rl.zero_export,
-        )
+        limits = GuardLimits.from_settings(o, zero_export=rl.zero_export)
         guarded = guard(fleet.nodes, requested, limits, fleet.grid)
         total_saving = 0.0
         for i, g in enumerate(guarded):

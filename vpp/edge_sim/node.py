@@ -23,7 +23,7 @@ from vpp.edge_sim.commands import (
     decode,
     reason,
 )
-from vpp.edge_sim.physics import Battery, ComputeLoad, Noise
+from vpp.edge_sim.physics import Battery, ComputeLoad, Noise, self_consumption_kw
 from vpp.edge_sim.profiles import Building, profile_position
 from vpp.models import Ack, AckStatus, Action, Command, NodeKind, Telemetry
 
@@ -270,7 +270,7 @@ class HomeNode(SimNode):
         return max(load, 0.0), self.building.pv_at(position)
 
     def _idle_battery_kw(self, load_kw: float, pv_kw: float) -> float:
-        return pv_kw - load_kw
+        return self_consumption_kw(load_kw, pv_kw)
 
 
 class EdgeDcNode(SimNode):

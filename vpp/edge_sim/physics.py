@@ -14,6 +14,12 @@ from dataclasses import dataclass
 _EPS = 1e-9
 
 
+def self_consumption_kw(load_kw: float, pv_kw: float) -> float:
+    """What a home battery left alone asks for: store the PV surplus, cover the load. The
+    battery's own limits then apply (`Battery.run`); it never discharges past the load."""
+    return pv_kw - load_kw
+
+
 @dataclass
 class Battery:
     """Energy integrates terminal power with the efficiency applied both ways: charging

@@ -53,7 +53,7 @@ class DecisionRecord(BaseModel):
     raw_action: float | None = None  # the policy's output in [-1, 1]; None if not asked
     requested_kw: float = 0.0  # the raw action scaled to the node's kW
     kw: float = 0.0  # after the guard; positive charges
-    action: str | None = None  # "charge", "discharge", or None (nothing sent)
+    action: str | None = None  # "charge", "discharge", or None (nothing sent: it self-consumes)
     changes: list[GuardChange] = []
     expected_saving: float = 0.0
     dry_run: bool = False

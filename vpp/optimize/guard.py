@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vpp.optimize.models import GuardChange, GuardRule, NodeState
+from vpp.optimize.settings import OptimizeSettings
 from vpp.store.aggregate import NOMINAL_HZ, FreqStatus
 
 
@@ -44,6 +45,19 @@ class GuardLimits:
     # holds for any node.
     efficiency: float = 0.9
     zero_export: bool = False
+
+    @classmethod
+    def from_settings(cls, o: OptimizeSettings, *, zero_export: bool = False) -> GuardLimits:
+        return cls(
+            soc_min=o.soc_min,
+            soc_max=o.soc_max,
+            node_max_kw=o.node_max_kw,
+            fleet_max_kw=o.fleet_max_kw,
+            min_kw=o.min_kw,
+            kw_step=o.kw_step,
+            hours=o.cycle_minutes / 60.0,
+            zero_export=zero_export,
+        )
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,17 @@ import dataclasses
 import numpy as np
 import pytest
 
-from vpp.ml.rl.baselines import NoBatteryPolicy, RuleBasedPolicy, solve_lp
+from vpp.ml.rl.baselines import NO_BATTERY, RuleBasedPolicy, SelfConsumptionPolicy, solve_lp
 from vpp.ml.rl.costs import CostModel
 from vpp.ml.rl.env import BatteryEnv, EnvConfig
 from vpp.ml.rl.episodes import EpisodeSpec, load_home
-from vpp.ml.rl.evaluate import LP_NAME, NO_BATTERY, evaluate, format_table, run_episode
+from vpp.ml.rl.evaluate import LP_NAME, evaluate, format_table, run_episode
 from vpp.ml.rl.settings import RLSettings
 
 
 def _replay(rl: RLSettings, spec: EpisodeSpec, actions: np.ndarray, cost: CostModel) -> float:
     config = dataclasses.replace(
-        EnvConfig.from_settings(rl, buildings=[spec.building], months=[], episodes=[spec]),
+        EnvConfig.from_settings(rl, buildings=[spec.building], months=[], episodes=[spec]).exact(),
         cost=cost,
     )
     records = run_episode(BatteryEnv(config), spec, lambda _o, t: float(actions[t]), 0.3)
@@ -58,15 +58,17 @@ def test_a_wrong_lp_is_caught_by_the_replay(rl: RLSettings, held_out: list[Episo
 
 
 def test_no_controller_beats_the_lp(rl: RLSettings, held_out: list[EpisodeSpec]) -> None:
-    rule = RuleBasedPolicy()
-    report = evaluate(rl, held_out, [rule])
+    rule, own = RuleBasedPolicy(), SelfConsumptionPolicy()
+    report = evaluate(rl, held_out, [own, rule])
     lp = report.row(LP_NAME)
-    for name in (NO_BATTERY, rule.name):
+    for name in (NO_BATTERY, own.name, rule.name):
         assert report.row(name).objective >= lp.objective - 1e-6
-    # Episode by episode too, including a controller acting at random.
+    # Episode by episode too, including controllers acting at random: around the idle
+    # band (self-consumption mixed with setpoints) and anywhere.
     config = EnvConfig.from_settings(rl, buildings=[11], months=[], episodes=held_out)
     env = BatteryEnv(config)
     rng = np.random.default_rng(0)
+    band = rl.idle_below_kw / 5.0
     for spec in held_out:
         home = load_home(rl.data_dir, spec.building)
         best = solve_lp(
@@ -74,30 +76,68 @@ def test_no_controller_beats_the_lp(rl: RLSettings, held_out: list[EpisodeSpec])
         ).objective
         for act in (
             lambda o, _t: rule.act(o),
-            lambda o, _t: NoBatteryPolicy().act(o),
+            lambda o, _t: own.act(o),
             lambda _o, _t: float(rng.uniform(-1, 1)),
+            lambda _o, _t: float(rng.uniform(-2 * band, 2 * band)),
         ):
             records = run_episode(env, spec, act, rl.eval_initial_soc)
             assert sum(r.cost.objective for r in records) >= best - 1e-6
 
 
-def test_rule_based_beats_no_battery(rl: RLSettings, held_out: list[EpisodeSpec]) -> None:
-    report = evaluate(rl, held_out, [RuleBasedPolicy()])
-    rule = report.row("rule-based")
-    assert rule.saving > 0
-    assert 0 < rule.saving_vs_lp <= 1
-    assert rule.score < 1.0
+def test_self_consumption_and_rule_based_beat_no_battery(
+    rl: RLSettings, held_out: list[EpisodeSpec]
+) -> None:
+    report = evaluate(rl, held_out, [SelfConsumptionPolicy(), RuleBasedPolicy()])
     assert report.row(NO_BATTERY).score == pytest.approx(1.0)
+    assert report.row(NO_BATTERY).saving == 0.0
+    for name in ("self-consumption", "rule-based"):
+        row = report.row(name)
+        assert row.saving > 0
+        assert 0 < row.saving_vs_lp <= 1
+        assert row.score < 1.0
+
+
+def test_no_battery_is_the_envs_hour_without_the_battery(
+    rl: RLSettings, held_out: list[EpisodeSpec]
+) -> None:
+    """The reference row is computed, not acted: the hour's import at its price."""
+    spec = held_out[0]
+    report = evaluate(rl, [spec], [])
+    home = load_home(rl.data_dir, spec.building)
+    rows = np.arange(spec.start_row, spec.start_row + spec.hours)
+    imports = np.clip(home.load_kw[rows] - home.pv_kw[rows], 0.0, None)
+    assert report.row(NO_BATTERY).energy_cost == pytest.approx(float(home.price[rows] @ imports))
+
+
+def test_rule_based_grid_charges_only_in_cheap_hours(
+    rl: RLSettings, held_out: list[EpisodeSpec]
+) -> None:
+    """Its one decision: a top-up before an expensive block; otherwise no command."""
+    rule = RuleBasedPolicy()
+    env = BatteryEnv(EnvConfig.from_settings(rl, buildings=[11], months=[], episodes=held_out))
+    commands = 0
+    for spec in held_out:
+        env.reset(options={"episode": spec, "soc": rl.soc_min})
+        for _ in range(spec.hours):
+            o = env.observation_input()
+            a = rule.act(o)
+            if o.prices_ahead[0] > min(o.prices_ahead) + 1e-6:
+                assert a == 0.0
+            else:
+                assert a == 0.0 or a * o.max_power_kw >= rl.idle_below_kw
+            commands += a > 0
+            env.step(np.array([a], dtype=np.float32))
+    assert commands > 0
 
 
 def test_evaluate_prints_a_row_per_controller(rl: RLSettings, held_out: list[EpisodeSpec]) -> None:
-    table = format_table(evaluate(rl, held_out[:2], [RuleBasedPolicy()]))
+    table = format_table(evaluate(rl, held_out[:2], [SelfConsumptionPolicy(), RuleBasedPolicy()]))
     lines = table.splitlines()
     assert lines[0].split()[:4] == ["controller", "cost", "$", "CO2"]
     assert "of LP" in lines[0]
     assert "score" in lines[0]
     names = [line.split()[0] for line in lines[2:-1]]
-    assert names == [NO_BATTERY, LP_NAME, "rule-based"]
+    assert names == [NO_BATTERY, LP_NAME, "self-consumption", "rule-based"]
     assert lines[-1] == f"2 episodes, {2 * rl.episode_hours} hours"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,10 +30,12 @@ def test_evaluate_prints_the_table(empty_model_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("controller"))
-    names = [line.split()[0] for line in lines[header + 2 : header + 5]]
-    assert names == ["no-battery", "lp-optimum", "rule-based"]
-    assert "best: rule-based" in result.output
-    assert '"saving_vs_lp"' in out.read_text()
+    names = [line.split()[0] for line in lines[header + 2 : header + 6]]
+    assert names == ["no-battery", "lp-optimum", "self-consumption", "rule-based"]
+    rows = json.loads(out.read_text())
+    assert [r["name"] for r in rows] == names
+    best = max((r for r in rows if r["name"] in names[2:]), key=lambda r: r["saving"])
+    assert f"best: {best['name']}, " in result.output
 
 
 def test_evaluate_refuses_bad_buildings(empty_model_dir: Path) -> None:

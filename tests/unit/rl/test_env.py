@@ -83,16 +83,72 @@ def test_out_of_range_action_is_clipped(rl: RLSettings) -> None:
     assert ra == rb
 
 
-def test_idle_battery_reward_is_zero_against_no_battery(rl: RLSettings) -> None:
-    env = _env(rl)
+def test_an_exact_env_at_action_zero_is_the_no_battery_hour(rl: RLSettings) -> None:
+    env = BatteryEnv(_env(rl).config.exact())
     env.reset(seed=2)
     for _ in range(24):
-        _, reward, *_ = env.step(np.zeros(1, dtype=np.float32))
+        _, reward, _, _, info = env.step(np.zeros(1, dtype=np.float32))
         assert reward == pytest.approx(0.0, abs=1e-12)
+        assert info["record"].battery_kw == 0.0
+        assert not info["record"].idle
+
+
+def test_an_action_under_the_idle_band_self_consumes_like_the_home_node(rl: RLSettings) -> None:
+    """No command: the battery stores the hour's actual PV surplus and covers its actual
+    load, as `HomeNode` does with no command, within the battery's limits."""
+    env = _env(rl)
+    spec = EpisodeSpec(building=1, start_row=24 * 250, hours=48)  # April: sunny middays
+    env.reset(options={"episode": spec, "soc": 0.5})
+    assert env.home is not None
+    assert env.battery is not None
+    band = rl.idle_below_kw / env.battery.max_kw
+    charged = covered = 0
+    for t in range(spec.hours):
+        row = spec.start_row + t
+        net = env.home.load_kw[row] - env.home.pv_kw[row]
+        before = env.battery.energy_kwh
+        action = band * 0.99 * (1 if t % 2 else -1)
+        _, _, _, _, info = env.step(np.array([action], dtype=np.float32))
+        record = info["record"]
+        assert record.idle
+        assert info["refused_kw"] == 0.0  # a full or empty battery is no refusal here
+        if abs(record.battery_kw + net) < 1e-9:  # within the limits: it met the home
+            charged += net < 0
+            covered += net > 0
+        else:  # the battery was full, empty or at its power: never the other way
+            assert record.battery_kw * -net >= 0
+            assert abs(record.battery_kw) < abs(net)
+        assert env.battery.energy_kwh != before or record.battery_kw == 0.0
+    assert charged > 0
+    assert covered > 0
+
+
+def test_an_action_at_the_idle_band_is_a_command(rl: RLSettings) -> None:
+    env = _env(rl)
+    env.reset(seed=4, options={"soc": 0.5})
+    assert env.battery is not None
+    action = rl.idle_below_kw / env.battery.max_kw
+    _, _, _, _, info = env.step(np.array([action], dtype=np.float32))
+    assert not info["record"].idle
+    assert info["record"].battery_kw == pytest.approx(rl.idle_below_kw)
+
+
+def test_the_idle_band_is_the_guards_smallest_command(rl: RLSettings) -> None:
+    """The live cycle sends nothing for an action the env self-consumes, and a command
+    for one it applies: the env and the guard agree on the band."""
+    from vpp.optimize.guard import Guarded, GuardLimits, guard_fleet
+    from vpp.optimize.settings import OptimizeSettings
+
+    limits = GuardLimits.from_settings(OptimizeSettings())
+    for kw, sent in ((rl.idle_below_kw - 0.01, False), (rl.idle_below_kw, True)):
+        for sign in (1.0, -1.0):
+            g = Guarded(dc_id="n", requested_kw=sign * kw, kw=sign * kw, changes=[])
+            guard_fleet([g], limits)
+            assert (g.kw != 0.0) is sent, kw
 
 
 def test_hour_cost_matches_the_tariff(rl: RLSettings) -> None:
-    env = _env(rl)
+    env = BatteryEnv(_env(rl).config.exact())
     spec = EpisodeSpec(building=1, start_row=200, hours=24)
     env.reset(options={"episode": spec, "soc": rl.soc_min})
     _, _, _, _, info = env.step(np.zeros(1, dtype=np.float32))

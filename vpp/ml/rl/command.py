@@ -166,13 +166,14 @@ def evaluate_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the rows here.")] = None,
 ) -> None:
     """Print cost, emissions, peak, saving, share of the LP's saving and score per controller."""
+    from vpp.ml.rl.baselines import SelfConsumptionPolicy
     from vpp.ml.rl.episodes import consecutive_episodes
     from vpp.ml.rl.evaluate import evaluate, format_table
     from vpp.ml.rl.policy import Policy, rule_based
 
     settings = get_settings()
     rl = rl_settings(settings)
-    chosen: list[Policy] = [rule_based(rl)]
+    chosen: list[Policy] = [SelfConsumptionPolicy(), rule_based(rl)]
     chosen += [_local_policy(path) for path in (policies or sorted(rl.model_dir.glob("*.zip")))]
     if from_registry:
         chosen += asyncio.run(_registry_policies(settings))
@@ -211,6 +212,7 @@ def _local_policy(path: Path) -> SB3Policy:
 
 
 async def _registry_policies(settings: Settings) -> list[SB3Policy]:
+    from vpp.ml.rl.observation import ENV_VERSION
     from vpp.ml.rl.policy import SB3Policy
     from vpp.ml.rl.registry import PolicyRegistry
     from vpp.store.database import mongo_client
@@ -221,7 +223,7 @@ async def _registry_policies(settings: Settings) -> list[SB3Policy]:
         newest: dict[str, object] = {}
         out = []
         for record in await registry.list():
-            if record.algorithm in newest:
+            if record.algorithm in newest or record.env_version != ENV_VERSION:
                 continue
             newest[record.algorithm] = record
             data = await registry.file(record)

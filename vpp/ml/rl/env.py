@@ -7,6 +7,12 @@ is then charged by `vpp.ml.rl.costs` on the actual load and PV. With `zero_expor
 inverter also caps discharge at the home's own net load in that hour (battery energy is
 never exported; it would earn nothing at CityLearn's zero feed-in price).
 
+An action under `idle_below_kw` is what the live cycle turns into no command at all, and
+a home node with no command runs its battery for self-consumption on the hour's actual
+load and PV (`vpp.edge_sim.physics.self_consumption_kw`). The env does the same, so doing
+nothing is the node's own mode, not an idle battery. The no-battery hour, the reward's
+reference, is computed beside it.
+
 Reward = -(objective + constraint penalty), scaled by `reward_scale`. With
 `reward_vs_no_battery` (default) the no-battery hour's objective is added back: that term
 does not depend on the action, so it leaves the best policy unchanged, but the reward
@@ -19,7 +25,7 @@ configured buildings and months), or from the given `episodes` in turn (evaluati
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +33,7 @@ import gymnasium as gym
 import numpy as np
 import numpy.typing as npt
 
-from vpp.edge_sim.physics import Battery
+from vpp.edge_sim.physics import Battery, self_consumption_kw
 from vpp.ml.rl.costs import CostModel, HourCost, hour_cost
 from vpp.ml.rl.episodes import (
     DEFAULT_FORECAST_DAYS,
@@ -55,6 +61,8 @@ class EnvConfig:
     soc_max: float = 0.95
     # The inverter never discharges the battery into the grid (see `RLSettings`).
     zero_export: bool = True
+    # Under this many kW an action is no command: the node self-consumes (`RLSettings`).
+    idle_below_kw: float = 1.0
     # Days of history the observation's forecasts average (`RLSettings.forecast_days`).
     forecast_days: int = DEFAULT_FORECAST_DAYS
     # None: each episode starts at a random SOC in [soc_min, soc_max] (training).
@@ -85,11 +93,16 @@ class EnvConfig:
             soc_min=rl.soc_min,
             soc_max=rl.soc_max,
             zero_export=rl.zero_export,
+            idle_below_kw=rl.idle_below_kw,
             forecast_days=rl.forecast_days,
             initial_soc=initial_soc,
             reward_scale=reward_scale,
             episodes=tuple(episodes) if episodes is not None else None,
         )
+
+    def exact(self) -> EnvConfig:
+        """The same env applying every setpoint as given (the LP's schedule, replayed)."""
+        return replace(self, idle_below_kw=0.0)
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,7 @@ class StepRecord:
     soc_after: float
     cost: HourCost
     baseline: HourCost  # the same hour without the battery
+    idle: bool = False  # no command: the battery ran for self-consumption
 
 
 class BatteryEnv(gym.Env[Float32Array, Float32Array]):
@@ -164,7 +178,11 @@ class BatteryEnv(gym.Env[Float32Array, Float32Array]):
         row = self.row
         a = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
         requested = a * battery.max_kw
-        base_net = float(home.load_kw[row] - home.pv_kw[row])
+        load, pv = float(home.load_kw[row]), float(home.pv_kw[row])
+        base_net = load - pv
+        idle = abs(requested) < self.config.idle_below_kw
+        if idle:
+            requested = self_consumption_kw(load, pv)
         allowed = requested
         if self.config.zero_export:  # the inverter discharges no more than the home draws
             allowed = max(requested, -max(base_net, 0.0))
@@ -190,12 +208,13 @@ class BatteryEnv(gym.Env[Float32Array, Float32Array]):
         self._baseline_peak = max(self._baseline_peak, baseline.import_kw)
         # Only what the battery itself refused is penalised: the export cap is the
         # inverter's job, so asking for full discharge in a peak hour is no mistake.
-        refused = abs(allowed - applied)
+        # Self-consumption stopped by a full or empty battery is no refusal either.
+        refused = 0.0 if idle else abs(allowed - applied)
         penalty = self.config.constraint_penalty_per_kwh * refused
         reward = -(cost.objective + penalty)
         if self.config.reward_vs_no_battery:
             reward += baseline.objective
-        record = StepRecord(row, requested, applied, battery.soc, cost, baseline)
+        record = StepRecord(row, requested, applied, battery.soc, cost, baseline, idle)
         self.history.append(record)
         self.t += 1
         truncated = self.t >= self.spec_now.hours

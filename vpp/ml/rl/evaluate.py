@@ -1,7 +1,9 @@
 """Run controllers over the same episodes and compare them.
 
 Every controller (a `Policy`, or the LP's schedule replayed as actions) runs through the
-same env, so the env's cost model judges all of them. Per controller: energy cost,
+same env, so the env's cost model judges all of them. The LP's schedule is replayed with
+every setpoint applied as given (`EnvConfig.exact`); no battery is the env's own
+reference hour, recorded beside the LP's. Per controller: energy cost,
 emissions, peak import, the objective (cost + carbon + wear, what the LP minimises), the
 saving against no battery, that saving as a share of the LP's, and a CityLearn-2022-style
 score (cost, emissions and the grid terms each divided by the no-battery run, averaged as
@@ -13,11 +15,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
-from vpp.ml.rl.baselines import NoBatteryPolicy, solve_lp
+from vpp.ml.rl.baselines import NO_BATTERY, solve_lp
 from vpp.ml.rl.env import BatteryEnv, EnvConfig, StepRecord
 from vpp.ml.rl.episodes import EpisodeSpec, load_home
 from vpp.ml.rl.observation import ObservationInput
@@ -25,7 +28,6 @@ from vpp.ml.rl.policy import Policy
 from vpp.ml.rl.settings import RLSettings
 
 LP_NAME = "lp-optimum"
-NO_BATTERY = NoBatteryPolicy.name
 
 ActFn = Callable[[ObservationInput, int], float]  # (observation, hour of the episode) -> action
 ProgressFn = Callable[[int], None]
@@ -87,10 +89,15 @@ class Report:
         raise KeyError(name)
 
     def best_policy(self) -> Row:
-        """The learned or rule-based controller with the largest saving (not the LP)."""
+        """The controller with the largest saving (not the LP, not the reference)."""
         return max(
             (r for r in self.rows if r.name not in (LP_NAME, NO_BATTERY)), key=lambda r: r.saving
         )
+
+
+def without_battery(records: Sequence[StepRecord]) -> list[StepRecord]:
+    """The same hours as the env charged them with no battery at all."""
+    return [replace(r, battery_kw=0.0, cost=r.baseline, idle=False) for r in records]
 
 
 def run_episode(env: BatteryEnv, spec: EpisodeSpec, act: ActFn, soc: float) -> list[StepRecord]:
@@ -102,6 +109,10 @@ def run_episode(env: BatteryEnv, spec: EpisodeSpec, act: ActFn, soc: float) -> l
         _, _, _, truncated, _ = env.step(np.array([a], dtype=np.float32))
         hour += 1
     return list(env.history)
+
+
+def _replaying(actions: npt.NDArray[np.float64]) -> ActFn:
+    return lambda _o, t: float(actions[t])
 
 
 def evaluate(
@@ -118,7 +129,7 @@ def evaluate(
     config = EnvConfig.from_settings(
         rl, buildings=sorted({e.building for e in episodes}), months=[], episodes=episodes
     )
-    env = BatteryEnv(config)
+    env, exact = BatteryEnv(config), BatteryEnv(config.exact())
     soc = rl.eval_initial_soc
     totals = {name: Totals(name) for name in [NO_BATTERY, LP_NAME, *(p.name for p in policies)]}
     if len(totals) != len(policies) + 2:
@@ -135,10 +146,9 @@ def evaluate(
             zero_export=rl.zero_export,
         )
         actions = lp.actions(home.battery.nominal_kw)
-        totals[LP_NAME].add(
-            run_episode(env, spec, lambda _o, t, a=actions: float(a[t]), soc)  # type: ignore[misc]
-        )
-        totals[NO_BATTERY].add(run_episode(env, spec, lambda _o, _t: 0.0, soc))
+        lp_records = run_episode(exact, spec, _replaying(actions), soc)
+        totals[LP_NAME].add(lp_records)
+        totals[NO_BATTERY].add(without_battery(lp_records))
         for policy in policies:
             totals[policy.name].add(
                 run_episode(env, spec, lambda o, _t, p=policy: p.act(o), soc)  # type: ignore[misc]

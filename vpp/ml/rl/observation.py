@@ -30,6 +30,10 @@ RATIO_REF = 4.0  # hours: capacity / power of a typical home battery is ~1.3
 OBS_BOUND = 10.0  # every value is clipped to +-OBS_BOUND (a bad forecast stays bounded)
 _SCALARS = 6
 OBS_SIZE = _SCALARS + 3 * HORIZON
+# What an action means to the env; a policy runs only where it means the same (the
+# registry records it). 1: action 0 idled the battery. 2: an action under the idle band
+# is no command, and the home battery self-consumes (`vpp.ml.rl.env`).
+ENV_VERSION = 2
 
 Ahead = Annotated[list[float], Field(min_length=HORIZON, max_length=HORIZON)]
 Float32Array = npt.NDArray[np.float32]

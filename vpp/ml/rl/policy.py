@@ -1,9 +1,11 @@
 """What the optimisation cycle asks: a policy maps an observation to an action.
 
 `Policy.act` returns the battery's terminal power for the next hour as a share of its
-nominal power, in [-1, 1], positive charging (kW = action * `max_power_kw`). The env
-assumes a zero-export inverter (`RLSettings.zero_export`): a discharge is capped at the
-home's own net load, so the guard should cap discharge kW at the node's load - PV.
+nominal power, in [-1, 1], positive charging (kW = action * `max_power_kw`). Under
+`RLSettings.idle_below_kw` it is no command: the guard drops it and the node
+self-consumes, as in the env. The env assumes a zero-export inverter
+(`RLSettings.zero_export`): a discharge is capped at the home's own net load, so the
+guard caps discharge kW at the node's load - PV.
 
 The live cycle calls `policy = await load_policy(db)` then `policy.act(obs_input)`:
 the registry's champion (an SB3 agent), or `RuleBasedPolicy` while none is stored or the
@@ -22,7 +24,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from vpp.ml.rl.baselines import RuleBasedPolicy
-from vpp.ml.rl.observation import HORIZON, OBS_SIZE, ObservationInput, build_observation
+from vpp.ml.rl.observation import (
+    ENV_VERSION,
+    HORIZON,
+    OBS_SIZE,
+    ObservationInput,
+    build_observation,
+)
 from vpp.ml.rl.settings import RLSettings
 
 log = logging.getLogger(__name__)
@@ -107,7 +115,7 @@ def rule_based(rl: RLSettings, efficiency: float = DEFAULT_EFFICIENCY) -> RuleBa
         soc_min=rl.soc_min,
         soc_max=rl.soc_max,
         degradation_per_kwh=rl.degradation_per_kwh,
-        zero_export=rl.zero_export,
+        idle_below_kw=rl.idle_below_kw,
     )
 
 
@@ -122,6 +130,15 @@ async def load_policy(db: Any, rl: RLSettings | None = None) -> Policy:
     registry = PolicyRegistry(db)
     record = await registry.champion()
     if record is None:
+        return rule_based(rl)
+    if record.env_version != ENV_VERSION:
+        log.warning(
+            "champion %s was trained where an action meant something else (env version %d, "
+            "this code %d); using the rule-based policy",
+            record.label,
+            record.env_version,
+            ENV_VERSION,
+        )
         return rule_based(rl)
     if record.observation_size != OBS_SIZE or record.horizon != HORIZON:
         log.warning(

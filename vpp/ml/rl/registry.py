@@ -52,6 +52,7 @@ class PolicyRecord(BaseModel):
     algorithm: str
     observation_size: int
     horizon: int
+    env_version: int = 1  # what an action meant when it trained (`observation.ENV_VERSION`)
     validation: PolicyMetrics
     evaluation: PolicyMetrics | None = None
     timesteps: int

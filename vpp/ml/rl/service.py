@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from typing import Any
 
+from vpp.ml.rl.baselines import SelfConsumptionPolicy
 from vpp.ml.rl.episodes import EpisodeSpec, consecutive_episodes
 from vpp.ml.rl.evaluate import LP_NAME, Report, evaluate
 from vpp.ml.rl.hyperparams import ALGORITHMS, AlgoParams, HyperparamsError, load_hyperparams
 from vpp.ml.rl.messages import PolicySummary
-from vpp.ml.rl.observation import HORIZON, OBS_SIZE
+from vpp.ml.rl.observation import ENV_VERSION, HORIZON, OBS_SIZE
 from vpp.ml.rl.policy import SB3Policy, rule_based
 from vpp.ml.rl.registry import PolicyMetrics, PolicyRecord, PolicyRegistry
 from vpp.ml.rl.settings import RLSettings
@@ -113,11 +114,11 @@ def train_candidates(
         if progress:
             progress(f"{p.algorithm} measuring", base + span * _TRAIN_SHARE)
         trained.policy.name = p.algorithm
-        val_report = evaluate(rl, val, [rule, trained.policy])
+        val_report = evaluate(rl, val, [SelfConsumptionPolicy(), rule, trained.policy])
         validation = metrics_of(val_report, p.algorithm, "validation", val, rl.eval_months)
         evaluation = None
         if held_out:
-            report = evaluate(rl, held_out, [rule, trained.policy])
+            report = evaluate(rl, held_out, [SelfConsumptionPolicy(), rule, trained.policy])
             evaluation = metrics_of(report, p.algorithm, "evaluation", held_out, rl.eval_months)
         out.append(
             Candidate(
@@ -141,6 +142,7 @@ async def store_candidate(db: Any, rl: RLSettings, c: Candidate) -> PolicyRecord
         "algorithm": c.algorithm,
         "observation_size": OBS_SIZE,
         "horizon": HORIZON,
+        "env_version": ENV_VERSION,
         "validation": c.validation,
         "evaluation": c.evaluation,
         "timesteps": c.timesteps,

@@ -49,6 +49,11 @@ class RLSettings(BaseModel):
     # common home-battery setting, and with no feed-in price exporting stored energy only
     # loses it. The env and the LP share the limit; the live guard should apply it.
     zero_export: bool = True
+    # An action under this many kW sends no command (the optimiser's guard rounds kW down
+    # to its `kw_step`, 1 kW), and a home battery left alone runs for self-consumption:
+    # it stores the PV surplus and covers the load. The env does the same, so a policy
+    # learns what the node will do; 0 applies every setpoint as given (the LP's view).
+    idle_below_kw: NonNegative = 1.0
     # The battery's usable range, as the edge nodes enforce it.
     soc_min: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     soc_max: Annotated[float, Field(ge=0.0, le=1.0)] = 0.95
