@@ -211,7 +211,7 @@ export function AutomationPage() {
                     ) : d.dryRun ? (
                       "dry run"
                     ) : (
-                      "nothing"
+                      <span title="No command: a home battery runs for self-consumption on its own">no command</span>
                     )}
                   </td>
                 </tr>
