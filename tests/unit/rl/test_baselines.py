@@ -12,7 +12,7 @@ import pytest
 from vpp.ml.rl.baselines import NO_BATTERY, RuleBasedPolicy, SelfConsumptionPolicy, solve_lp
 from vpp.ml.rl.costs import CostModel
 from vpp.ml.rl.env import BatteryEnv, EnvConfig
-from vpp.ml.rl.episodes import EpisodeSpec, load_home
+from vpp.ml.rl.episodes import EpisodeSpec, consecutive_episodes, load_home
 from vpp.ml.rl.evaluate import LP_NAME, evaluate, format_table, run_episode
 from vpp.ml.rl.settings import RLSettings
 
@@ -144,3 +144,13 @@ def test_evaluate_prints_a_row_per_controller(rl: RLSettings, held_out: list[Epi
 def test_evaluate_refuses_duplicate_names(rl: RLSettings, held_out: list[EpisodeSpec]) -> None:
     with pytest.raises(ValueError, match="distinct"):
         evaluate(rl, held_out[:1], [RuleBasedPolicy(), RuleBasedPolicy()])
+
+
+def test_the_score_stays_bounded_for_homes_that_export_most_hours(rl: RLSettings) -> None:
+    """Building 7 in July exports most hours; its 1 - load factor is taken on imports, so a
+    tiny peak import cannot blow the grid term up (on the net it reached 546,825)."""
+    episodes = consecutive_episodes([7], [7], rl.episode_hours)
+    report = evaluate(rl, episodes, [SelfConsumptionPolicy(), RuleBasedPolicy()])
+    for row in report.rows:
+        assert 0.0 <= row.grid_ratio < 3.0, row
+        assert 0.0 <= row.score < 3.0, row

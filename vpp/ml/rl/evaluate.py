@@ -8,7 +8,7 @@ emissions, peak import, the objective (cost + carbon + wear, what the LP minimis
 saving against no battery, that saving as a share of the LP's, and a CityLearn-2022-style
 score (cost, emissions and the grid terms each divided by the no-battery run, averaged as
 1/3 cost + 1/3 emissions + 1/3 grid, the grid term the mean of ramping and 1 - load
-factor; lower is better, no battery = 1).
+factor of the imports; lower is better, no battery = 1).
 """
 
 from __future__ import annotations
@@ -56,8 +56,11 @@ class Totals:
         self.emissions_kg += sum(r.cost.emissions_kg for r in records)
         self.peak_import_kw = max(self.peak_import_kw, *(r.cost.import_kw for r in records))
         self.ramping_kw += float(np.abs(np.diff(net)).sum())
-        top = float(net.max())
-        self.load_factors.append(1.0 - float(net.mean()) / top if top > 0 else 0.0)
+        # On imports: with exports in the net, a PV home's tiny peak import would divide
+        # a large negative mean and swamp every other term.
+        imports = np.clip(net, 0.0, None)
+        top = float(imports.max())
+        self.load_factors.append(1.0 - float(imports.mean()) / top if top > 0 else 0.0)
         self.episodes += 1
 
 
