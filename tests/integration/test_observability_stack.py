@@ -4,6 +4,7 @@ config and rules, loads every alert, and scrapes each platform job; `down` stops
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import httpx
@@ -19,13 +20,17 @@ async def test_prometheus_runs_with_our_jobs_and_rules(settings: Settings) -> No
         (report,) = await stack.up()
         assert report.state is State.STARTED
         base = f"http://127.0.0.1:{settings.metrics.prometheus_port}/api/v1"
+        expected = set(scrape_targets(settings))
+        jobs: set[str] = set()
         async with httpx.AsyncClient(timeout=10) as client:
-            # Targets appear once service discovery has run: poll, bounded.
-            async with asyncio.timeout(30):
-                while not (targets := await _active_targets(client, base)):  # noqa: ASYNC110
-                    await asyncio.sleep(0.2)
+            # Targets appear as service discovery runs, not all at once: poll until every
+            # job is there (or one is missing for 30 s, which fails below).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(30):
+                    while (jobs := await _active_jobs(client, base)) != expected:  # noqa: ASYNC110
+                        await asyncio.sleep(0.2)
             rules = (await client.get(f"{base}/rules")).json()["data"]["groups"]
-        assert {t["labels"]["job"] for t in targets} == set(scrape_targets(settings))
+        assert jobs == expected
         alerts = {r["name"] for g in rules for r in g["rules"]}
         assert {"VppIngestStalled", "VppFleetOffline", "VppDispatchFailureRatio"} <= alerts
     finally:
@@ -33,8 +38,8 @@ async def test_prometheus_runs_with_our_jobs_and_rules(settings: Settings) -> No
     assert all(r.state is not State.RUNNING for r in await stack.status())
 
 
-async def _active_targets(client: httpx.AsyncClient, base: str) -> list[dict[str, Any]]:
+async def _active_jobs(client: httpx.AsyncClient, base: str) -> set[str]:
     targets: list[dict[str, Any]] = (await client.get(f"{base}/targets")).json()["data"][
         "activeTargets"
     ]
-    return targets
+    return {t["labels"]["job"] for t in targets}
