@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vpp.dispatch.settings import DispatchSettings
@@ -221,6 +221,19 @@ class Settings(BaseSettings):
     optimize: OptimizeSettings = OptimizeSettings()
     api: ApiSettings = ApiSettings()
     metrics: MetricsSettings = MetricsSettings()
+
+    @model_validator(mode="after")
+    def _policies_learn_the_guards_band(self) -> Settings:
+        # A policy learns that an action under the band leaves the node to self-consume;
+        # the guard must send nothing below the same kW, or the policy acts on a wrong model.
+        band = self.optimize.smallest_command_kw()
+        if abs(self.rl.idle_below_kw - band) > 1e-9:
+            raise ValueError(
+                f"VPP_RL__IDLE_BELOW_KW ({self.rl.idle_below_kw:g}) must equal the guard's "
+                f"smallest command, {band:g} kW (VPP_OPTIMIZE__KW_STEP, VPP_OPTIMIZE__MIN_KW); "
+                "set it, then retrain the policies (`vpp rl train`)"
+            )
+        return self
 
 
 @lru_cache

@@ -78,3 +78,19 @@ def test_the_issuer_follows_the_public_url_and_the_backchannel_stays(
     assert keycloak.realm_url == backchannel
     monkeypatch.delenv("VPP_KEYCLOAK__PUBLIC_URL")
     assert Settings(_env_file=None).keycloak.issuer == backchannel  # type: ignore[call-arg]
+
+
+def test_the_rl_idle_band_must_be_the_guards_smallest_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VPP_OPTIMIZE__KW_STEP", "2")
+    with pytest.raises(ValidationError, match=r"VPP_RL__IDLE_BELOW_KW \(1\) must equal .* 2 kW"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("VPP_RL__IDLE_BELOW_KW", "2")
+    assert Settings(_env_file=None).rl.idle_below_kw == 2.0  # type: ignore[call-arg]
+    # min_kw above the step: the smallest command is the first step at or above it.
+    monkeypatch.setenv("VPP_OPTIMIZE__KW_STEP", "0.3")
+    monkeypatch.setenv("VPP_OPTIMIZE__MIN_KW", "0.5")
+    monkeypatch.setenv("VPP_RL__IDLE_BELOW_KW", "0.6")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.optimize.smallest_command_kw() == pytest.approx(0.6)

@@ -6,6 +6,7 @@ Free of other imports, so `vpp.config` can hold it as `optimize: OptimizeSetting
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
@@ -37,6 +38,11 @@ class OptimizeSettings(BaseModel):
     ack_window_s: Annotated[float, Field(gt=0, le=3_600)] = 60.0
     # Decisions are kept this long (pruned by the cycle).
     decision_retention_days: Annotated[int, Field(ge=1)] = 30
+
+    def smallest_command_kw(self) -> float:
+        """The least |kW| the guard sends: rounded down to `kw_step`, at least `min_kw`."""
+        steps = math.ceil(max(self.min_kw, self.kw_step) / self.kw_step - 1e-9)
+        return steps * self.kw_step
 
     @model_validator(mode="after")
     def _bounds(self) -> OptimizeSettings:

@@ -133,14 +133,21 @@ def test_an_action_at_the_idle_band_is_a_command(rl: RLSettings) -> None:
     assert info["record"].battery_kw == pytest.approx(rl.idle_below_kw)
 
 
-def test_the_idle_band_is_the_guards_smallest_command(rl: RLSettings) -> None:
+@pytest.mark.parametrize(("kw_step", "min_kw"), [(1.0, 0.5), (0.3, 0.5), (0.5, 0.0)])
+def test_the_idle_band_is_the_guards_smallest_command(
+    rl: RLSettings, kw_step: float, min_kw: float
+) -> None:
     """The live cycle sends nothing for an action the env self-consumes, and a command
-    for one it applies: the env and the guard agree on the band."""
+    for one it applies: `smallest_command_kw` is where the guard starts sending, and the
+    default env band is that of the default guard (`Settings` refuses any other pair)."""
     from vpp.optimize.guard import Guarded, GuardLimits, guard_fleet
     from vpp.optimize.settings import OptimizeSettings
 
-    limits = GuardLimits.from_settings(OptimizeSettings())
-    for kw, sent in ((rl.idle_below_kw - 0.01, False), (rl.idle_below_kw, True)):
+    assert rl.idle_below_kw == OptimizeSettings().smallest_command_kw()
+    o = OptimizeSettings(kw_step=kw_step, min_kw=min_kw)
+    band = o.smallest_command_kw()
+    limits = GuardLimits.from_settings(o)
+    for kw, sent in ((band - 0.01, False), (band, True)):
         for sign in (1.0, -1.0):
             g = Guarded(dc_id="n", requested_kw=sign * kw, kw=sign * kw, changes=[])
             guard_fleet([g], limits)

@@ -56,7 +56,8 @@ class RLSettings(BaseModel):
     # An action under this many kW sends no command (the optimiser's guard rounds kW down
     # to its `kw_step`, 1 kW), and a home battery left alone runs for self-consumption:
     # it stores the PV surplus and covers the load. The env does the same, so a policy
-    # learns what the node will do; 0 applies every setpoint as given (the LP's view).
+    # learns what the node will do. `Settings` refuses a value other than the guard's
+    # smallest command (`OptimizeSettings.smallest_command_kw`).
     idle_below_kw: NonNegative = 1.0
     # The battery's usable range, as the edge nodes enforce it.
     soc_min: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
