@@ -7,8 +7,9 @@ import time
 from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 
-from vpp.config import get_settings
+from vpp.config import Settings, describe_invalid, get_settings
 from vpp.edge_sim.command import run as edge_sim_run
 from vpp.ml.forecast.command import data_app, forecast_app
 from vpp.ml.rl.command import rl_app
@@ -235,4 +236,11 @@ def ack_relay(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        # A bad variable or .env line: say which, without a traceback.
+        typer.echo(f"error: {describe_invalid(exc)}", err=True)
+        raise SystemExit(1) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vpp.dispatch.settings import DispatchSettings
@@ -234,6 +234,16 @@ class Settings(BaseSettings):
                 "set it, then retrain the policies (`vpp rl train`)"
             )
         return self
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line per refused setting, named by its environment variable."""
+    lines = []
+    for error in exc.errors():
+        variable = "VPP_" + "__".join(str(part).upper() for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(message if not error["loc"] else f"{variable}: {message}")
+    return "invalid settings: " + "; ".join(lines)
 
 
 @lru_cache

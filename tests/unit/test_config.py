@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +97,33 @@ def test_the_rl_idle_band_must_be_the_guards_smallest_command(
     monkeypatch.setenv("VPP_RL__IDLE_BELOW_KW", "0.6")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.optimize.smallest_command_kw() == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize(
+    ("variables", "line"),
+    [
+        (
+            {"VPP_REDIS__PORT": "not-a-port"},
+            "error: invalid settings: VPP_REDIS__PORT: Input should be a valid integer, "
+            "unable to parse string as an integer",
+        ),
+        (
+            {"VPP_OPTIMIZE__KW_STEP": "2"},
+            "error: invalid settings: VPP_RL__IDLE_BELOW_KW (1) must equal the guard's "
+            "smallest command, 2 kW (VPP_OPTIMIZE__KW_STEP, VPP_OPTIMIZE__MIN_KW); set it, "
+            "then retrain the policies (`vpp rl train`)",
+        ),
+    ],
+)
+def test_the_cli_names_a_bad_setting_in_one_line(variables: dict[str, str], line: str) -> None:
+    vpp = Path(sys.executable).with_name("vpp")
+    done = subprocess.run(
+        [str(vpp), "stack", "status"],
+        env={**os.environ, **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [line]
