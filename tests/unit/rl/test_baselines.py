@@ -13,7 +13,13 @@ from vpp.ml.rl.baselines import NO_BATTERY, RuleBasedPolicy, SelfConsumptionPoli
 from vpp.ml.rl.costs import CostModel
 from vpp.ml.rl.env import BatteryEnv, EnvConfig
 from vpp.ml.rl.episodes import EpisodeSpec, consecutive_episodes, load_home
-from vpp.ml.rl.evaluate import LP_NAME, evaluate, format_table, run_episode
+from vpp.ml.rl.evaluate import (
+    HINDSIGHT_SUFFIX,
+    LP_NAME,
+    evaluate,
+    format_table,
+    run_episode,
+)
 from vpp.ml.rl.settings import RLSettings
 
 
@@ -59,9 +65,10 @@ def test_a_wrong_lp_is_caught_by_the_replay(rl: RLSettings, held_out: list[Episo
 
 def test_no_controller_beats_the_lp(rl: RLSettings, held_out: list[EpisodeSpec]) -> None:
     rule, own = RuleBasedPolicy(), SelfConsumptionPolicy()
-    report = evaluate(rl, held_out, [own, rule])
+    report = evaluate(rl, held_out, [own, rule], hindsight=[rule])
     lp = report.row(LP_NAME)
-    for name in (NO_BATTERY, own.name, rule.name):
+    seeing = rule.name + HINDSIGHT_SUFFIX
+    for name in (NO_BATTERY, own.name, rule.name, seeing):
         assert report.row(name).objective >= lp.objective - 1e-6
     # Episode by episode too, including controllers acting at random: around the idle
     # band (self-consumption mixed with setpoints) and anywhere.
@@ -139,6 +146,24 @@ def test_evaluate_prints_a_row_per_controller(rl: RLSettings, held_out: list[Epi
     names = [line.split()[0] for line in lines[2:-1]]
     assert names == [NO_BATTERY, LP_NAME, "self-consumption", "rule-based"]
     assert lines[-1] == f"2 episodes, {2 * rl.episode_hours} hours"
+
+
+def test_hindsight_is_a_reference_row_never_the_best_policy(
+    rl: RLSettings, held_out: list[EpisodeSpec]
+) -> None:
+    """The rule with the actual hours ahead as forecasts: never chosen, even when it saves
+    the most, and it differs from the rule only by what it was told about the future."""
+    rule = RuleBasedPolicy()
+    report = evaluate(rl, held_out, [rule], hindsight=[rule])
+    seeing = report.row(rule.name + HINDSIGHT_SUFFIX)
+    assert seeing.reference
+    assert not report.row(rule.name).reference
+    assert report.row(LP_NAME).reference
+    assert report.row(NO_BATTERY).reference
+    assert seeing.objective != report.row(rule.name).objective
+    assert report.best_policy().name == rule.name
+    table = format_table(report)
+    assert f"{rule.name}{HINDSIGHT_SUFFIX} " in table  # the name column fits it
 
 
 def test_evaluate_refuses_duplicate_names(rl: RLSettings, held_out: list[EpisodeSpec]) -> None:

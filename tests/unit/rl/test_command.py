@@ -30,12 +30,22 @@ def test_evaluate_prints_the_table(empty_model_dir: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("controller"))
-    names = [line.split()[0] for line in lines[header + 2 : header + 6]]
-    assert names == ["no-battery", "lp-optimum", "self-consumption", "rule-based"]
+    names = ["no-battery", "lp-optimum", "self-consumption", "rule-based", "rule-based (hindsight)"]
+    assert [line[: len(n)] for line, n in zip(lines[header + 2 :], names, strict=False)] == names
     rows = json.loads(out.read_text())
     assert [r["name"] for r in rows] == names
-    best = max((r for r in rows if r["name"] in names[2:]), key=lambda r: r["saving"])
+    assert [r["reference"] for r in rows] == [True, True, False, False, True]
+    # The best is a policy, not a reference row: not the LP, not the rule in hindsight.
+    best = max((r for r in rows if not r["reference"]), key=lambda r: r["saving"])
     assert f"best: {best['name']}, " in result.output
+
+
+def test_evaluate_without_hindsight_has_no_reference_policy_row(empty_model_dir: Path) -> None:
+    result = CliRunner().invoke(
+        rl_app, ["evaluate", "--buildings", "12", "--months", "7", "--no-hindsight"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "hindsight" not in result.output
 
 
 def test_evaluate_refuses_bad_buildings(empty_model_dir: Path) -> None:

@@ -79,6 +79,23 @@ def test_future_actuals_do_not_reach_the_observation(rl: RLSettings) -> None:
     assert not np.array_equal(before, build_observation(past.observation_input(row, 0.4)))
 
 
+def test_hindsight_sees_the_actual_hours_ahead_and_the_observation_does_not(
+    rl: RLSettings,
+) -> None:
+    """The evaluation's hindsight reference reads the very actuals the observation never
+    may; everything else is the same input."""
+    home = load_home(rl.data_dir, 12)
+    row = 4000
+    seen = home.hindsight_input(row, 0.4)
+    assert seen.load_forecast_kw == home.load_kw[row : row + HORIZON].tolist()
+    assert seen.pv_forecast_kw == home.pv_kw[row : row + HORIZON].tolist()
+    known = home.observation_input(row, 0.4)
+    assert known.load_forecast_kw != seen.load_forecast_kw
+    assert known.model_dump(exclude={"load_forecast_kw", "pv_forecast_kw"}) == seen.model_dump(
+        exclude={"load_forecast_kw", "pv_forecast_kw"}
+    )
+
+
 def test_no_observation_without_a_week_of_history(rl: RLSettings) -> None:
     with pytest.raises(ValueError, match="history"):
         load_home(rl.data_dir, 1).observation_input(5, 0.5)

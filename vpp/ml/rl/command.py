@@ -146,6 +146,7 @@ async def _store(settings: Settings, rl: RLSettings, candidates: Sequence[Candid
 
 @rl_app.command("evaluate")
 def evaluate_command(
+    *,
     policies: Annotated[
         list[Path] | None,
         typer.Option(
@@ -163,6 +164,13 @@ def evaluate_command(
     months: Annotated[
         str | None, typer.Option(help="Months, e.g. 5,6,7 (default: eval_months).")
     ] = None,
+    hindsight: Annotated[
+        bool,
+        typer.Option(
+            help="Also run the rule-based controller with the actual hours ahead as its "
+            "forecasts: a reference row showing what perfect forecasts would add."
+        ),
+    ] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the rows here.")] = None,
 ) -> None:
     """Print cost, emissions, peak, saving, share of the LP's saving and score per controller."""
@@ -186,7 +194,13 @@ def evaluate_command(
     except ValueError as exc:
         raise _fail(str(exc)) from exc
     with typer.progressbar(length=len(episodes), label="episodes") as bar:
-        report = evaluate(rl, episodes, chosen, progress=bar.update)
+        report = evaluate(
+            rl,
+            episodes,
+            chosen,
+            hindsight=[rule_based(rl)] if hindsight else [],
+            progress=bar.update,
+        )
     typer.echo(format_table(report))
     best = report.best_policy()
     typer.echo(

@@ -233,6 +233,11 @@ class BatteryEnv(gym.Env[Float32Array, Float32Array]):
         home, battery = self._running()
         return home.observation_input(self.row, battery.soc)
 
+    def hindsight_input(self) -> ObservationInput:
+        """The input with the actual hours ahead as forecasts (`Home.hindsight_input`)."""
+        home, battery = self._running()
+        return home.hindsight_input(self.row, battery.soc)
+
     def _running(self) -> tuple[Home, Battery]:
         if self.home is None or self.battery is None:
             raise RuntimeError("call reset() before step()")

@@ -72,15 +72,30 @@ class Home:
         forecasts from the hours before `row` (`past_mean_forecast`)."""
         if row < FORECAST_HISTORY_H:
             raise ValueError(f"row {row} has less than {FORECAST_HISTORY_H} h of history")
-        ahead = rows_ahead(row, HORIZON)
         days = self.forecast_days
+        return self._input(
+            row,
+            soc,
+            past_mean_forecast(self.load_kw, row, HORIZON, days),
+            past_mean_forecast(self.pv_kw, row, HORIZON, days),
+        )
+
+    def hindsight_input(self, row: int, soc: float) -> ObservationInput:
+        """The same with the *actual* load and PV of the hours ahead as the forecasts: what
+        a controller would decide with perfect forecasts. An evaluation reference only
+        (how much of a gap better forecasts could close); never a policy's input."""
+        ahead = rows_ahead(row, HORIZON)
+        return self._input(row, soc, self.load_kw[ahead], self.pv_kw[ahead])
+
+    def _input(self, row: int, soc: float, load: FloatArray, pv: FloatArray) -> ObservationInput:
+        ahead = rows_ahead(row, HORIZON)
         return ObservationInput(
             soc=soc,
             at=row_start(row),
             prices_ahead=self.price[ahead].tolist(),
             carbon_ahead=self.carbon[ahead].tolist(),
-            load_forecast_kw=past_mean_forecast(self.load_kw, row, HORIZON, days).tolist(),
-            pv_forecast_kw=past_mean_forecast(self.pv_kw, row, HORIZON, days).tolist(),
+            load_forecast_kw=load.tolist(),
+            pv_forecast_kw=pv.tolist(),
             capacity_kwh=self.battery.capacity_kwh,
             max_power_kw=self.battery.nominal_kw,
         )

@@ -3,7 +3,11 @@
 Every controller (a `Policy`, or the LP's schedule replayed as actions) runs through the
 same env, so the env's cost model judges all of them. The LP's schedule is replayed with
 every setpoint applied as given (`EnvConfig.exact`); no battery is the env's own
-reference hour, recorded beside the LP's. Per controller: energy cost,
+reference hour, recorded beside the LP's. A policy may also run in *hindsight*, its
+forecasts replaced by the actual hours ahead (`BatteryEnv.hindsight_input`): a reference
+row that splits its gap to the LP into what perfect forecasts would close and what its
+own way of acting leaves (the LP also acts exactly and sees the whole episode, its end
+included). Per controller: energy cost,
 emissions, peak import, the objective (cost + carbon + wear, what the LP minimises), the
 saving against no battery, that saving as a share of the LP's, and a CityLearn-2022-style
 score (cost, emissions and the grid terms each divided by the no-battery run, averaged as
@@ -28,6 +32,7 @@ from vpp.ml.rl.policy import Policy
 from vpp.ml.rl.settings import RLSettings
 
 LP_NAME = "lp-optimum"
+HINDSIGHT_SUFFIX = " (hindsight)"
 
 ActFn = Callable[[ObservationInput, int], float]  # (observation, hour of the episode) -> action
 ProgressFn = Callable[[int], None]
@@ -77,6 +82,8 @@ class Row:
     price_ratio: float
     emissions_ratio: float
     grid_ratio: float
+    # The LP, no battery and hindsight rows: references, never a policy to choose.
+    reference: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,10 +99,8 @@ class Report:
         raise KeyError(name)
 
     def best_policy(self) -> Row:
-        """The controller with the largest saving (not the LP, not the reference)."""
-        return max(
-            (r for r in self.rows if r.name not in (LP_NAME, NO_BATTERY)), key=lambda r: r.saving
-        )
+        """The policy with the largest saving (no reference row)."""
+        return max((r for r in self.rows if not r.reference), key=lambda r: r.saving)
 
 
 def without_battery(records: Sequence[StepRecord]) -> list[StepRecord]:
@@ -123,10 +128,11 @@ def evaluate(
     episodes: Sequence[EpisodeSpec],
     policies: Sequence[Policy],
     *,
+    hindsight: Sequence[Policy] = (),
     progress: ProgressFn | None = None,
 ) -> Report:
-    """No battery, the LP optimum and each policy over `episodes`, all from
-    `rl.eval_initial_soc`."""
+    """No battery, the LP optimum, each policy and each `hindsight` policy (named with
+    `HINDSIGHT_SUFFIX`) over `episodes`, all from `rl.eval_initial_soc`."""
     if not episodes:
         raise ValueError("no episodes to evaluate")
     config = EnvConfig.from_settings(
@@ -134,8 +140,10 @@ def evaluate(
     )
     env, exact = BatteryEnv(config), BatteryEnv(config.exact())
     soc = rl.eval_initial_soc
-    totals = {name: Totals(name) for name in [NO_BATTERY, LP_NAME, *(p.name for p in policies)]}
-    if len(totals) != len(policies) + 2:
+    seeing = [p.name + HINDSIGHT_SUFFIX for p in hindsight]
+    names = [NO_BATTERY, LP_NAME, *(p.name for p in policies), *seeing]
+    totals = {name: Totals(name) for name in names}
+    if len(totals) != len(names):
         raise ValueError("controllers need distinct names")
     for spec in episodes:
         home = load_home(config.data_dir, spec.building, config.forecast_days)
@@ -156,12 +164,17 @@ def evaluate(
             totals[policy.name].add(
                 run_episode(env, spec, lambda o, _t, p=policy: p.act(o), soc)  # type: ignore[misc]
             )
+        for policy, name in zip(hindsight, seeing, strict=True):
+            totals[name].add(
+                run_episode(env, spec, lambda _o, _t, p=policy: p.act(env.hindsight_input()), soc)  # type: ignore[misc]
+            )
         if progress:
             progress(1)
-    return _report(totals, len(episodes), sum(e.hours for e in episodes))
+    references = {NO_BATTERY, LP_NAME, *seeing}
+    return _report(totals, references, len(episodes), sum(e.hours for e in episodes))
 
 
-def _report(totals: dict[str, Totals], episodes: int, hours: int) -> Report:
+def _report(totals: dict[str, Totals], references: set[str], episodes: int, hours: int) -> Report:
     base, lp = totals[NO_BATTERY], totals[LP_NAME]
     lp_saving = base.objective - lp.objective
     base_lf = float(np.mean(base.load_factors))
@@ -190,20 +203,22 @@ def _report(totals: dict[str, Totals], episodes: int, hours: int) -> Report:
                 price_ratio=price,
                 emissions_ratio=emissions,
                 grid_ratio=grid,
+                reference=t.name in references,
             )
         )
     return Report(rows=rows, episodes=episodes, hours=hours)
 
 
 def format_table(report: Report) -> str:
+    width = max(22, *(len(r.name) + 1 for r in report.rows))
     head = (
-        f"{'controller':<22}{'cost $':>10}{'CO2 kg':>10}{'peak kW':>9}{'objective $':>13}"
+        f"{'controller':<{width}}{'cost $':>10}{'CO2 kg':>10}{'peak kW':>9}{'objective $':>13}"
         f"{'saving $':>10}{'of LP':>8}{'score':>8}{'price':>7}{'CO2':>7}{'grid':>7}"
     )
     lines = [head, "-" * len(head)]
     for r in report.rows:
         lines.append(
-            f"{r.name:<22}{r.energy_cost:>10.2f}{r.emissions_kg:>10.1f}{r.peak_import_kw:>9.2f}"
+            f"{r.name:<{width}}{r.energy_cost:>10.2f}{r.emissions_kg:>10.1f}{r.peak_import_kw:>9.2f}"
             f"{r.objective:>13.2f}{r.saving:>10.2f}{r.saving_vs_lp:>8.3f}{r.score:>8.3f}"
             f"{r.price_ratio:>7.3f}{r.emissions_ratio:>7.3f}{r.grid_ratio:>7.3f}"
         )
