@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from vpp.ml.forecast import models
 from vpp.ml.forecast.citylearn import LeakageError
 from vpp.ml.forecast.models import (
     DAY_H,
-    TRANSFORM_H,
+    LEGACY_BASELINE,
+    LEVEL_H,
     ForecastError,
     SeriesWindow,
     SiteWindow,
@@ -22,7 +24,7 @@ from vpp.ml.forecast.models import (
     load_forecaster,
     make_forecaster,
 )
-from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
+from vpp.ml.forecast.settings import BaselineParams, ForecastSettings, ModelKind, Target
 from vpp.ml.forecast.solar import clear_sky_ghi
 
 
@@ -40,13 +42,16 @@ def site(days: int, seed: int = 1) -> SiteWindow:
     )
 
 
-def test_baseline_and_level_read_only_values_a_day_or_more_before() -> None:
-    values = np.random.default_rng(0).random(400)
-    base, level = baseline_and_level(values, 24, 1e-3)
-    j = 300
+@pytest.mark.parametrize("baseline", [LEGACY_BASELINE, BaselineParams(days=14, trim=4)])
+def test_baseline_and_level_read_only_values_a_day_or_more_before(
+    baseline: BaselineParams,
+) -> None:
+    values = np.random.default_rng(0).random(500)
+    base, level = baseline_and_level(values, 24, 1e-3, baseline)
+    j = 400
     changed = values.copy()
     changed[j] += 10.0
-    base2, level2 = baseline_and_level(changed, 24, 1e-3)
+    base2, level2 = baseline_and_level(changed, 24, 1e-3, baseline)
     differs = ~np.isclose(base, base2, equal_nan=True) | ~np.isclose(level, level2, equal_nan=True)
     assert differs.any()
     assert np.flatnonzero(differs).min() >= j + DAY_H
@@ -62,7 +67,32 @@ def test_baseline_is_the_median_of_the_same_hour_over_a_week() -> None:
     assert base[t] == np.median([t - 24 * k for k in range(1, 8)])
     assert level[t] == pytest.approx(np.mean(values[t - 192 : t - 24]))
     assert np.isnan(base[:168]).all()
-    assert np.isnan(level[:TRANSFORM_H]).all()
+    assert np.isnan(level[:LEVEL_H]).all()
+
+
+def test_a_trimmed_baseline_leaves_out_the_odd_days() -> None:
+    """14 days, 4 left out at each end: the mean of the middle six, so outlying days
+    (a party, a cloudy day) do not move it however far out they lie."""
+    rng = np.random.default_rng(3)
+    values = rng.random(500)
+    t = 400
+    days = [values[t - 24 * k] for k in range(1, 15)]
+    expected = np.mean(sorted(days)[4:10])
+    base, _ = baseline_and_level(values, 0, 1e-3, BaselineParams(days=14, trim=4))
+    assert base[t] == pytest.approx(expected)
+    # The highest day becomes a party, the lowest a cloudy day: both stay left out.
+    odd = values.copy()
+    odd[t - 24 * (1 + int(np.argmax(days)))] += 100.0
+    odd[t - 24 * (1 + int(np.argmin(days)))] -= 100.0
+    assert baseline_and_level(odd, 0, 1e-3, BaselineParams(days=14, trim=4))[0][t] == (
+        pytest.approx(expected)
+    )
+    assert np.isnan(base[: 14 * 24]).all()
+
+
+def test_a_baseline_trimmed_to_nothing_is_refused() -> None:
+    with pytest.raises(ValueError, match="leaves none"):
+        BaselineParams(days=6, trim=3)
 
 
 def test_seasonal_naive_repeats_yesterday_with_an_interval_from_daily_changes(
@@ -78,12 +108,14 @@ def test_seasonal_naive_repeats_yesterday_with_an_interval_from_daily_changes(
 
 
 def test_a_window_too_short_is_refused(small: ForecastSettings) -> None:
-    w = daily_series("a", 8)
+    """The two-week baseline needs 14 days and the lags one more: 14 days are refused."""
+    w = daily_series("a", 14)
     lgbm = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
+    assert lgbm.min_history_h == 15 * DAY_H
     lgbm.fitted = True
     lgbm.model = object()
-    with pytest.raises(ForecastError, match="needs"):
-        lgbm.predict([w], 24, site(10))
+    with pytest.raises(ForecastError, match="needs 360 h"):
+        lgbm.predict([w], 24, site(16))
 
 
 @pytest.mark.parametrize("kind", [ModelKind.EXP_SMOOTHING, ModelKind.LIGHTGBM, ModelKind.TIDE])
@@ -117,6 +149,29 @@ def test_a_global_model_survives_save_and_load(tmp_path: Path, small: ForecastSe
     a = lgbm.predict(w, 24, site(40))
     b = again.predict(w, 24, site(40))
     for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x.q50, y.q50)
+    assert again.params()["baseline_days"] == 14
+
+
+def test_a_model_saved_before_the_baseline_setting_loads_with_its_weekly_median(
+    tmp_path: Path, small: ForecastSettings
+) -> None:
+    """A model stored without its b (the platform's earlier ones) keeps the median of
+    seven days it learnt its residuals on, whatever the settings' b is now."""
+    legacy = small.model_copy(deep=True)
+    legacy.lightgbm.baseline = LEGACY_BASELINE
+    train = [daily_series(f"s{i}", 40, seed=i) for i in range(2)]
+    old = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, legacy)
+    old.fit(train, site(40))
+    old.save(tmp_path)
+    meta = json.loads((tmp_path / models.META_FILE).read_text())
+    del meta["state"]["baseline"]
+    del meta["settings"]["lightgbm"]["baseline"]  # as stored before the setting existed
+    (tmp_path / models.META_FILE).write_text(json.dumps(meta))
+    again = load_forecaster(tmp_path)
+    assert again.params()["baseline_days"] == 7
+    w = [t.tail(small.lookback_h) for t in train]
+    for x, y in zip(old.predict(w, 24, site(40)), again.predict(w, 24, site(40)), strict=True):
         np.testing.assert_allclose(x.q50, y.q50)
 
 

@@ -17,8 +17,12 @@ valid for a 2 kW home and a 100-home fleet alike, and in summer after training o
 winter (trees do not extrapolate levels):
 
     y(T) = b(T) + s(T) * r(T)
-    b(T) = the median of y(T - 24 k), k = 1..7      (same hour, the last seven days)
-    s(T) = the mean of y over [T - 192 h, T - 24 h)  (a recent level, floored)
+    b(T) = the trimmed mean of y(T - 24 k), k = 1..D   (same hour, the last D days)
+    s(T) = the mean of y over [T - 192 h, T - 24 h)    (a recent level, floored)
+
+b leaves out the `trim` highest and lowest of its D values (`BaselineParams`: LightGBM
+the middle 6 of 14 days, TiDE the median of 7); a model records its own b when saved, and
+one saved before b was a setting loads with the median of 7 it was trained on.
 
 Both b and s use only values at least 24 h before T, so for a horizon up to 24 h they are
 known at the origin; the model forecasts quantiles of r, which map to quantiles of y
@@ -50,7 +54,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from vpp.ml.forecast.citylearn import assert_no_future_columns, hour_index
-from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
+from vpp.ml.forecast.settings import BaselineParams, ForecastSettings, ModelKind, Target
 from vpp.ml.forecast.solar import Site, clear_sky_ghi, clearness
 
 log = logging.getLogger(__name__)
@@ -58,9 +62,11 @@ log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 QUANTILES = (0.1, 0.5, 0.9)
 DAY_H = 24
-BASELINE_DAYS = 7
+LEVEL_DAYS = 7
+# b as models were trained before it was a setting: the median of seven days.
+LEGACY_BASELINE = BaselineParams(days=7, trim=3)
 # Hours before T the residual transform reads: b needs 7 days, s a week ending a day back.
-TRANSFORM_H = DAY_H + BASELINE_DAYS * DAY_H
+LEVEL_H = DAY_H + LEVEL_DAYS * DAY_H
 NAIVE_INTERVAL_DAYS = 28
 META_FILE = "forecaster.json"
 DARTS_FILE = "model.darts"
@@ -165,8 +171,13 @@ def set_threads(threads: int) -> None:
 # -- the residual transform of the global models ---------------------------------------------
 
 
+def transform_h(baseline: BaselineParams) -> int:
+    """Hours of history before its first hour that the residual transform reads."""
+    return max(baseline.days * DAY_H, LEVEL_H)
+
+
 def baseline_and_level(
-    values: FloatArray, extra: int, floor: float
+    values: FloatArray, extra: int, floor: float, baseline: BaselineParams = LEGACY_BASELINE
 ) -> tuple[FloatArray, FloatArray]:
     """b and s for every hour of `values` and `extra` hours after it (NaN where the
     history is too short). `extra` may not exceed one day: beyond it b and s would need
@@ -176,18 +187,19 @@ def baseline_and_level(
     size = len(values) + extra
     padded = np.full(size, np.nan)
     padded[: len(values)] = values
-    lagged = np.full((BASELINE_DAYS, size), np.nan)
-    for k in range(1, BASELINE_DAYS + 1):
+    days, trim = baseline.days, baseline.trim
+    lagged = np.full((days, size), np.nan)
+    for k in range(1, days + 1):
         lagged[k - 1, k * DAY_H :] = padded[: size - k * DAY_H]
-    baseline = np.full(size, np.nan)
-    valid = np.arange(size) >= BASELINE_DAYS * DAY_H
-    baseline[valid] = np.median(lagged[:, valid], axis=0)
+    b = np.full(size, np.nan)
+    valid = np.arange(size) >= days * DAY_H
+    b[valid] = np.mean(np.sort(lagged[:, valid], axis=0)[trim : days - trim], axis=0)
     cumsum = np.concatenate([[0.0], np.cumsum(np.nan_to_num(padded))])
     level = np.full(size, np.nan)
-    t = np.arange(TRANSFORM_H, size)
-    window = BASELINE_DAYS * DAY_H
+    t = np.arange(LEVEL_H, size)
+    window = LEVEL_DAYS * DAY_H
     level[t] = (cumsum[t - DAY_H] - cumsum[t - DAY_H - window]) / window
-    return baseline, np.maximum(level, floor)
+    return b, np.maximum(level, floor)
 
 
 def level_floor(values: FloatArray) -> float:
@@ -446,6 +458,18 @@ class GlobalForecaster(Forecaster):
         super().__init__(target, settings)
         self.model: Any = None
         self.weather: _Standardiser | None = None
+        self.baseline = self._baseline_setting()
+
+    @abstractmethod
+    def _baseline_setting(self) -> BaselineParams:
+        """The b a new model of this kind is trained with."""
+
+    def params(self) -> dict[str, str | int | float | bool | None]:
+        return {
+            **super().params(),
+            "baseline_days": self.baseline.days,
+            "baseline_trim": self.baseline.trim,
+        }
 
     @abstractmethod
     def _build(self) -> Any: ...
@@ -457,7 +481,7 @@ class GlobalForecaster(Forecaster):
 
     @property
     def min_history_h(self) -> int:
-        return TRANSFORM_H + self._input_h
+        return transform_h(self.baseline) + self._input_h
 
     @property
     @abstractmethod
@@ -485,9 +509,9 @@ class GlobalForecaster(Forecaster):
         )
 
     def _residuals(self, w: SeriesWindow, extra: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-        base, level = baseline_and_level(w.values, extra, level_floor(w.values))
+        base, level = baseline_and_level(w.values, extra, level_floor(w.values), self.baseline)
         r = (w.values - base[: len(w.values)]) / level[: len(w.values)]
-        return r[TRANSFORM_H:], base, level
+        return r[transform_h(self.baseline) :], base, level
 
     def _weather(self, site: SiteWindow | None, start: datetime, end: datetime) -> Any:
         if not self.uses_weather:
@@ -518,7 +542,7 @@ class GlobalForecaster(Forecaster):
         futures = []
         for w in series:
             r, _, _ = self._residuals(w, 0)
-            start = w.start + timedelta(hours=TRANSFORM_H)
+            start = w.start + timedelta(hours=transform_h(self.baseline))
             targets.append(_series(SeriesWindow(w.series_id, start, r), name=self.target.value))
             covariates.append(self._weather(site, w.start, w.end))
             futures.append(self._solar(w.start, w.end))
@@ -556,7 +580,7 @@ class GlobalForecaster(Forecaster):
         transforms = []
         for w in windows:
             r, base, level = self._residuals(w, n)
-            start = w.start + timedelta(hours=TRANSFORM_H)
+            start = w.start + timedelta(hours=transform_h(self.baseline))
             targets.append(_series(SeriesWindow(w.series_id, start, r), name=self.target.value))
             covariates.append(self._weather(site, w.start, w.end))
             # The clear sky of the forecast hours is astronomy, not an observation.
@@ -586,11 +610,14 @@ class GlobalForecaster(Forecaster):
             self.model.save(str(folder / DARTS_FILE))
 
     def _state(self) -> dict[str, Any]:
-        if self.weather is None:
-            return {}
-        return {"weather_mean": self.weather.mean, "weather_std": self.weather.std}
+        state: dict[str, Any] = {"baseline": self.baseline.model_dump()}
+        if self.weather is not None:
+            state |= {"weather_mean": self.weather.mean, "weather_std": self.weather.std}
+        return state
 
     def _restore(self, folder: Path, state: dict[str, Any]) -> None:
+        # The b it was trained with, whatever the settings say now.
+        self.baseline = BaselineParams.model_validate(state.get("baseline", LEGACY_BASELINE))
         if "weather_mean" in state:
             self.weather = _Standardiser(state["weather_mean"], state["weather_std"])
         path = folder / DARTS_FILE
@@ -606,9 +633,10 @@ _ENCODERS = {"cyclic": {"future": ["hour", "dayofweek"]}}
 # With multi_models=False one booster per quantile forecasts 24 h ahead; for step n the
 # lags are shifted back by 24 - n, so lag -1 is the value a day before the forecast hour
 # and lag -1 - 24 k the same hour k + 1 days before.
+_LAG_DAYS = 7
 _LGBM_TARGET_LAGS: list[int] = [
     *range(-DAY_H, 0),
-    *(-1 - DAY_H * k for k in range(1, BASELINE_DAYS)),
+    *(-1 - DAY_H * k for k in range(1, _LAG_DAYS)),
 ]
 # With multi_models=True the lags count back from the origin: the last day, so every
 # step's model reads the hours right before the origin and the same hour a day before its
@@ -618,6 +646,9 @@ _LGBM_DIRECT_TARGET_LAGS: list[int] = list(range(-DAY_H, 0))
 
 class LightGBM(GlobalForecaster):
     kind = ModelKind.LIGHTGBM
+
+    def _baseline_setting(self) -> BaselineParams:
+        return self.settings.lightgbm.baseline
 
     @property
     def uses_weather(self) -> bool:
@@ -703,6 +734,9 @@ class LightGBM(GlobalForecaster):
 
 class TiDE(GlobalForecaster):
     kind = ModelKind.TIDE
+
+    def _baseline_setting(self) -> BaselineParams:
+        return self.settings.tide.baseline
 
     @property
     def uses_weather(self) -> bool:
