@@ -87,7 +87,7 @@ class OptimizeActivities:
 
     @activity.defn(name="optimize.decide")
     async def decide(self, inp: DecideInput) -> DecideResult:
-        from vpp.ml.rl.observation import HORIZON, build_observation
+        from vpp.ml.rl.observation import HORIZON
         from vpp.ml.rl.settings import rl_settings
         from vpp.ml.rl.signals import site_signals
 
@@ -128,7 +128,7 @@ class OptimizeActivities:
                 kw = raw * node.capacity_kw
                 record = record.model_copy(
                     update={
-                        "observation": [float(x) for x in build_observation(obs_input)],
+                        "observation": [float(x) for x in policy.observe(obs_input)],
                         "inputs": inputs,
                         "raw_action": raw,
                         "requested_kw": kw,
@@ -227,10 +227,12 @@ def _observation_input(
     carbon: list[float],
 ) -> tuple[Any, DecisionInputs]:
     """The policy's input for one node: forecasts where the forecast cycle made them, the
-    current reading held flat where it did not (persistence)."""
+    current reading held flat where it did not (persistence); the last hours' deviations
+    where the hourly history has them (none: 0, as usual)."""
     from vpp.ml.rl.observation import ObservationInput
 
     forecast = fleet.forecasts.get(node.dc_id)
+    recent = fleet.recent.get(node.dc_id)
     load_now = node.load_kw or 0.0
     pv_now = node.pv_kw or 0.0
     if forecast is not None:
@@ -249,6 +251,11 @@ def _observation_input(
         pv_forecast_kw=pv,
         capacity_kwh=node.battery_kwh,
         max_power_kw=node.capacity_kw,
+        **(
+            {"load_recent_dev_kw": recent.load_kw, "pv_recent_dev_kw": recent.pv_kw}
+            if recent is not None
+            else {}
+        ),
     )
     inputs = DecisionInputs(
         soc=node.soc,

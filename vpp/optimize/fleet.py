@@ -1,6 +1,7 @@
 """What the cycle reads before it decides: each home battery's state (registry + the live
-state in Redis), which nodes an operator's dispatch holds, the newest forecasts, and the
-grid frequency. Read-only; the cycle's activity calls `read_fleet`.
+state in Redis), which nodes an operator's dispatch holds, the newest forecasts, how each
+home's last hours went against a typical day (from the hourly history), and the grid
+frequency. Read-only; the cycle's activity calls `read_fleet`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from vpp.bus.channels import RedisNames
 from vpp.dispatch.documents import DISPATCH_LOG
 from vpp.dispatch.models import NodeStatus as CommandStatus
 from vpp.ml.forecast.documents import FORECASTS
+from vpp.ml.forecast.history import hour_floor, read_series
 from vpp.ml.forecast.settings import Target
+from vpp.ml.rl.recent import RECENT_HISTORY_H, recent_deviation
 from vpp.models import NodeKind
 from vpp.optimize.guard import GridState
 from vpp.optimize.models import AUTOMATION_ISSUER, NodeState
@@ -44,12 +47,22 @@ class NodeForecast:
     pv_kw: list[float] | None
 
 
+@dataclass(frozen=True)
+class RecentDeviations:
+    """kW, each of the last hours' measured load and PV minus its typical value, oldest
+    first (`vpp.ml.rl.recent`)."""
+
+    load_kw: list[float]
+    pv_kw: list[float]
+
+
 @dataclass
 class FleetView:
     nodes: list[NodeState]
     forecasts: dict[str, NodeForecast]
     grid: GridState
     notes: list[str] = field(default_factory=list)
+    recent: dict[str, RecentDeviations] = field(default_factory=dict)
 
 
 async def read_fleet(
@@ -111,12 +124,33 @@ async def read_fleet(
             )
         )
     avg_freq = sum(freqs) / len(freqs) if freqs else None
+    deciding = [s.dc_id for s in states if s.problem is None]
     return FleetView(
         nodes=states,
         forecasts=await latest_forecasts(db, set(ids), now),
         grid=GridState(avg_freq=avg_freq, freq_status=freq_status(avg_freq)),
         notes=notes,
+        recent=await recent_deviations(db, deciding, now),
     )
+
+
+async def recent_deviations(
+    db: Database, ids: Sequence[str], now: datetime
+) -> dict[str, RecentDeviations]:
+    """The last complete hours' deviations of each node with hourly history; hours the
+    history does not hold (not yet appended from telemetry) deviate by 0."""
+    if not ids:
+        return {}
+    end = hour_floor(now)
+    channels = (Target.LOAD.value, Target.PV.value)
+    history = await read_series(db, ids, channels, end - timedelta(hours=RECENT_HISTORY_H), end)
+    return {
+        dc_id: RecentDeviations(
+            load_kw=recent_deviation(series[Target.LOAD.value], RECENT_HISTORY_H).tolist(),
+            pv_kw=recent_deviation(series[Target.PV.value], RECENT_HISTORY_H).tolist(),
+        )
+        for dc_id, series in history.items()
+    }
 
 
 async def held_nodes(db: Database, now: datetime) -> dict[str, str]:

@@ -13,9 +13,10 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+import numpy as np
 import pytest
 from redis.asyncio import Redis
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -33,8 +34,14 @@ from vpp.dispatch.relay import AckRelay
 from vpp.dispatch.service import DispatchService
 from vpp.edge_sim.fleet import Fleet
 from vpp.edge_sim.node import is_home
-from vpp.ml.rl.observation import ObservationInput
+from vpp.ml.forecast.history import day_documents, hour_floor, replace_days
+from vpp.ml.rl.hyperparams import ResidualPPOParams
+from vpp.ml.rl.observation import Float32Array, ObservationInput, build_observation
 from vpp.ml.rl.policy import Policy
+from vpp.ml.rl.recent import RECENT_H, RECENT_HISTORY_H
+from vpp.ml.rl.residual import RESIDUAL_OBS_SIZE, ResidualPolicy
+from vpp.ml.rl.settings import RLSettings
+from vpp.ml.rl.train import train
 from vpp.models import Action, CommandParams
 from vpp.optimize.documents import AUTOMATION, DECISIONS, SWITCH_ID
 from vpp.optimize.models import (
@@ -46,6 +53,7 @@ from vpp.optimize.models import (
 from vpp.optimize.settings import OptimizeSettings
 from vpp.optimize.switch import set_switch
 from vpp.store.database import Database
+from vpp.store.documents import NODES
 from vpp.store.live_state import read_live_states
 from vpp.workflows.optimize import OptimizeCycleWorkflow
 
@@ -68,6 +76,9 @@ class ConstantPolicy:
 
     def act(self, obs_input: ObservationInput) -> float:
         return ACTION
+
+    def observe(self, obs_input: ObservationInput) -> Float32Array:
+        return build_observation(obs_input)
 
 
 async def constant_policy(_: Database) -> Policy:
@@ -294,3 +305,41 @@ async def test_the_champion_policy_decides_for_every_node(
         assert d["policy"] == result.policy
         raw = d["raw_action"]
         assert raw is None or -1.0 <= raw <= 1.0
+
+
+async def test_a_residual_policy_reads_how_the_last_hours_went_from_the_history(
+    db: Database, live: list[str], run_cycle: RunCycle
+) -> None:
+    """A busy, cloudy afternoon in the nodes' hourly history reaches the residual agents'
+    observation, stored with each decision; the policy answers for every node."""
+    params = ResidualPPOParams(
+        total_timesteps=256, n_steps=128, batch_size=64, n_epochs=1, net_arch=[8]
+    )
+    policy = train(RLSettings(episode_hours=48), params).policy
+    assert isinstance(policy, ResidualPolicy)
+
+    end = hour_floor(datetime.now(UTC))
+    load = np.full(RECENT_HISTORY_H, 1.0)
+    load[-RECENT_H:] = 3.0  # 2 kW above a typical afternoon
+    pv = np.full(RECENT_HISTORY_H, 2.0)
+    pv[-RECENT_H:] = 0.5  # 1.5 kW below it
+    start = end - timedelta(hours=RECENT_HISTORY_H)
+    for n in live:
+        await replace_days(db, day_documents(n, start, {"load_kw": load, "pv_kw": pv}, "test"))
+
+    async def residual(_: Database) -> Policy:
+        return policy
+
+    await switch(db, enabled=True, dry_run=True)
+    result = await run_cycle(OptimizeCycleInput(node_ids=live), loader=residual)
+    found = await decisions_of(db, result.cycle_id)
+    assert set(found) == set(live)
+    nodes = {doc["dc_id"]: doc async for doc in db[NODES].find({"dc_id": {"$in": live}})}
+    for n, d in found.items():
+        obs = d["observation"]
+        assert len(obs) == RESIDUAL_OBS_SIZE
+        power = float(nodes[n]["capacity_kw"])
+        recent = obs[-2 * RECENT_H :]
+        assert recent[:RECENT_H] == pytest.approx([2.0 / power] * RECENT_H, abs=1e-4)
+        assert recent[RECENT_H:] == pytest.approx([-1.5 / power] * RECENT_H, abs=1e-4)
+        assert -1.0 <= d["raw_action"] <= 1.0

@@ -85,3 +85,31 @@ def test_train_refuses_a_bad_hyperparameter_file(
     result = CliRunner().invoke(rl_app, ["train", "--no-registry", "-a", "sac"])
     assert result.exit_code == 1
     assert "sac.total_timesteps" in result.output
+
+
+def test_a_trained_residual_policy_is_evaluated_from_its_file(
+    empty_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file's name says its algorithm (the longest match: ppo_residual, not ppo) and the
+    file itself says it corrects the rule-based controller."""
+    path = empty_model_dir / "hp.yaml"
+    path.write_text(
+        "ppo_residual:\n  total_timesteps: 256\n  n_steps: 128\n  batch_size: 64\n"
+        "  n_epochs: 1\n  net_arch: [8]\n  residual_scale: 0.2\n"
+    )
+    monkeypatch.setenv("VPP_RL__HYPERPARAMS_FILE", str(path))
+    get_settings.cache_clear()
+    trained = CliRunner().invoke(
+        rl_app, ["train", "--no-registry", "--no-held-out", "-a", "ppo_residual"]
+    )
+    assert trained.exit_code == 0, trained.output
+    saved = empty_model_dir / "ppo_residual.zip"
+    renamed = empty_model_dir / "ppo_residual-copy.zip"
+    renamed.write_bytes(saved.read_bytes())
+    result = CliRunner().invoke(
+        rl_app,
+        ["evaluate", "-p", str(saved), "-p", str(renamed), "--buildings", "11", "--months", "7"],
+    )
+    assert result.exit_code == 0, result.output
+    rows = [line.split()[0] for line in result.output.splitlines() if line.startswith("ppo_")]
+    assert rows == ["ppo_residual", "ppo_residual-copy"]

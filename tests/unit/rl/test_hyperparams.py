@@ -9,6 +9,7 @@ import pytest
 from vpp.ml.rl.hyperparams import (
     HyperparamsError,
     PPOParams,
+    ResidualPPOParams,
     SACParams,
     load_hyperparams,
     parse_hyperparams,
@@ -21,6 +22,8 @@ def test_the_shipped_file_is_valid() -> None:
     table = load_hyperparams(RLSettings().hyperparams_file)
     assert isinstance(table["sac"], SACParams)
     assert isinstance(table["ppo"], PPOParams)
+    assert isinstance(table["ppo_residual"], ResidualPPOParams)
+    assert 0.0 < table["ppo_residual"].residual_scale <= 1.0
     assert table["sac"].sb3_kwargs()["policy_kwargs"] == {"net_arch": table["sac"].net_arch}
 
 
@@ -37,6 +40,8 @@ def test_the_shipped_file_is_valid() -> None:
         ("sac:\n  learning_rate: 0.1\n", r"sac\.total_timesteps: Field required"),
         ("sac:\n  total_timesteps: 10\n  ent_coef: lots\n", r"sac\.ent_coef"),
         ("sac:\n  total_timesteps: 10\n  seeds: 0\n", r"sac\.seeds"),
+        ("ppo_residual:\n  total_timesteps: 10\n  residual_scale: 2\n", r"residual_scale"),
+        ("ppo:\n  total_timesteps: 10\n  residual_scale: 0.2\n", r"ppo\.residual_scale: Extra"),
     ],
 )
 def test_bad_file_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:

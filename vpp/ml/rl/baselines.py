@@ -25,7 +25,7 @@ from scipy.optimize import linprog  # type: ignore[import-untyped]
 
 from vpp.ml.rl.costs import CostModel
 from vpp.ml.rl.episodes import EpisodeSpec, Home
-from vpp.ml.rl.observation import ObservationInput
+from vpp.ml.rl.observation import Float32Array, ObservationInput, build_observation
 
 FloatArray = npt.NDArray[np.float64]
 _PRICE_EPS = 1e-6
@@ -37,6 +37,9 @@ class SelfConsumptionPolicy:
 
     def act(self, obs_input: ObservationInput) -> float:
         return 0.0  # under any idle band: no command
+
+    def observe(self, obs_input: ObservationInput) -> Float32Array:
+        return build_observation(obs_input)
 
 
 class RuleBasedPolicy:
@@ -76,10 +79,19 @@ class RuleBasedPolicy:
     def act(self, obs_input: ObservationInput) -> float:
         return min(max(self._kw(obs_input) / obs_input.max_power_kw, -1.0), 1.0)
 
+    def observe(self, obs_input: ObservationInput) -> Float32Array:
+        return build_observation(obs_input)
+
+    @staticmethod
+    def may_top_up(o: ObservationInput) -> bool:
+        """Whether the hour is one of the cheapest ahead, where a grid top-up is weighed;
+        in any dearer hour the rule leaves the battery to self-consumption."""
+        return o.prices_ahead[0] <= min(o.prices_ahead) + _PRICE_EPS
+
     def _kw(self, o: ObservationInput) -> float:
-        prices = np.asarray(o.prices_ahead)
-        if prices[0] > prices.min() + _PRICE_EPS:  # an expensive hour: self-consumption
+        if not self.may_top_up(o):  # an expensive hour: self-consumption
             return 0.0
+        prices = np.asarray(o.prices_ahead)
         eff = self.efficiency
         net = np.asarray(o.load_forecast_kw) - np.asarray(o.pv_forecast_kw)
         stored = max(o.soc - self.soc_min, 0.0) * o.capacity_kwh  # kWh inside, above the floor

@@ -1,6 +1,7 @@
 """`vpp rl ...`: train and evaluate the battery policies.
 
-- `vpp rl train`: train SAC and PPO (hyperparameters in `settings.rl.hyperparams_file`)
+- `vpp rl train`: train SAC, PPO and the residual PPO on the rule-based controller
+  (hyperparameters in `settings.rl.hyperparams_file`)
   on the training split with a progress bar, measure them on the validation and the
   held-out evaluation split, keep a local copy in `settings.rl.model_dir` and store them
   in the registry, promoting the best if it beats the rule-based controller.
@@ -62,7 +63,11 @@ def _numbers(text: str | None, what: str) -> list[int] | None:
 def train_command(
     algorithms: Annotated[
         list[str] | None,
-        typer.Option("--algorithm", "-a", help="sac, ppo (default: settings.rl.algorithms)."),
+        typer.Option(
+            "--algorithm",
+            "-a",
+            help="sac, ppo, ppo_residual (default: settings.rl.algorithms).",
+        ),
     ] = None,
     timesteps: Annotated[
         int | None, typer.Option(min=1, help="Steps per algorithm (default: the YAML file's).")
@@ -182,9 +187,9 @@ def evaluate_command(
     settings = get_settings()
     rl = rl_settings(settings)
     chosen: list[Policy] = [SelfConsumptionPolicy(), rule_based(rl)]
-    chosen += [_local_policy(path) for path in (policies or sorted(rl.model_dir.glob("*.zip")))]
+    chosen += [_local_policy(path, rl) for path in (policies or sorted(rl.model_dir.glob("*.zip")))]
     if from_registry:
-        chosen += asyncio.run(_registry_policies(settings))
+        chosen += asyncio.run(_registry_policies(settings, rl))
     try:
         episodes = consecutive_episodes(
             _numbers(buildings, "--buildings") or rl.eval_buildings,
@@ -212,20 +217,22 @@ def evaluate_command(
         typer.echo(f"rows written to {json_out}")
 
 
-def _local_policy(path: Path) -> SB3Policy:
+def _local_policy(path: Path, rl: RLSettings) -> SB3Policy:
     from vpp.ml.rl.hyperparams import ALGORITHMS
     from vpp.ml.rl.policy import SB3Policy
 
-    algorithm = path.stem.split("-")[0].split("_")[0]
-    if algorithm not in ALGORITHMS:
+    stem = path.stem
+    known = [a for a in ALGORITHMS if stem == a or stem.startswith((f"{a}-", f"{a}_"))]
+    if not known:
         raise _fail(f"{path}: the name must start with one of {', '.join(ALGORITHMS)}")
+    algorithm = max(known, key=len)  # ppo_residual-2.zip is ppo_residual's, not ppo's
     try:
-        return SB3Policy.from_bytes(path.read_bytes(), algorithm, path.stem)
+        return SB3Policy.from_bytes(path.read_bytes(), algorithm, stem, rl)
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot load {path}: {exc}") from exc
 
 
-async def _registry_policies(settings: Settings) -> list[SB3Policy]:
+async def _registry_policies(settings: Settings, rl: RLSettings) -> list[SB3Policy]:
     from vpp.ml.rl.observation import ENV_VERSION
     from vpp.ml.rl.policy import SB3Policy
     from vpp.ml.rl.registry import PolicyRegistry
@@ -241,7 +248,7 @@ async def _registry_policies(settings: Settings) -> list[SB3Policy]:
                 continue
             newest[record.algorithm] = record
             data = await registry.file(record)
-            out.append(SB3Policy.from_bytes(data, record.algorithm, record.label))
+            out.append(SB3Policy.from_bytes(data, record.algorithm, record.label, rl))
         return out
     finally:
         await client.close()

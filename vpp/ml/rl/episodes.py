@@ -7,7 +7,8 @@ ahead is the mean of the same clock hour over the last `forecast_days` full days
 `vpp.ml.forecast.backtest`, the forecast cycle's own fallback; a week's mean is less noisy
 (one cloudy or busy day no longer sets tomorrow's whole outlook) and lifted both the
 rule-based controller and SAC on the validation split. An episode starts no earlier than
-`FORECAST_HISTORY_H` into the year, so every choice of days has its history.
+`FORECAST_HISTORY_H` into the year, so every choice of days has its history (and the
+last hours' deviations from a typical day, `vpp.ml.rl.recent`, theirs).
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from vpp.edge_sim.profiles import load_building as load_profile
 from vpp.ml.forecast.backtest import seasonal_naive
 from vpp.ml.forecast.citylearn import HOURS, load_building, row_start
 from vpp.ml.rl.observation import HORIZON, ObservationInput
+from vpp.ml.rl.recent import RECENT_HISTORY_H, recent_deviation
 from vpp.ml.rl.signals import rows_ahead, site_arrays
 
 FloatArray = npt.NDArray[np.float64]
 SEASON_H = 24
 MAX_FORECAST_DAYS = 7
-FORECAST_HISTORY_H = MAX_FORECAST_DAYS * SEASON_H
+FORECAST_HISTORY_H = max(MAX_FORECAST_DAYS * SEASON_H, RECENT_HISTORY_H)
 DEFAULT_FORECAST_DAYS = 7
 
 
@@ -98,6 +100,8 @@ class Home:
             pv_forecast_kw=pv.tolist(),
             capacity_kwh=self.battery.capacity_kwh,
             max_power_kw=self.battery.nominal_kw,
+            load_recent_dev_kw=recent_deviation(self.load_kw, row).tolist(),
+            pv_recent_dev_kw=recent_deviation(self.pv_kw, row).tolist(),
         )
 
 

@@ -58,8 +58,7 @@ class SACParams(_Common):
         }
 
 
-class PPOParams(_Common):
-    algorithm: Literal["ppo"] = "ppo"
+class PPOCommon(_Common):
     n_steps: PositiveInt = 2048
     n_epochs: PositiveInt = 10
     gae_lambda: Discount = 0.95
@@ -80,8 +79,25 @@ class PPOParams(_Common):
         }
 
 
-AlgoParams = SACParams | PPOParams
-_MODELS: dict[str, type[SACParams] | type[PPOParams]] = {"sac": SACParams, "ppo": PPOParams}
+class PPOParams(PPOCommon):
+    algorithm: Literal["ppo"] = "ppo"
+
+
+class ResidualPPOParams(PPOCommon):
+    """PPO agents acting as the correction of the rule-based controller
+    (`vpp.ml.rl.residual`): `residual_scale` is the largest correction, as a share of
+    the battery's power."""
+
+    algorithm: Literal["ppo_residual"] = "ppo_residual"
+    residual_scale: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
+
+
+AlgoParams = SACParams | PPOParams | ResidualPPOParams
+_MODELS: dict[str, type[SACParams] | type[PPOParams] | type[ResidualPPOParams]] = {
+    "sac": SACParams,
+    "ppo": PPOParams,
+    "ppo_residual": ResidualPPOParams,
+}
 ALGORITHMS = tuple(_MODELS)
 
 

@@ -11,6 +11,10 @@ The vector (`OBS_SIZE` float32 values, each of order 1):
   | HORIZON net load forecast (load - PV) / max power
 Fixed reference scales (not statistics of a data set) keep the live vector on the same
 scale as in training.
+
+The input also says how the last `RECENT_H` hours went against a typical day
+(`vpp.ml.rl.recent`): measured history, never the future. The plain agents' vector leaves
+it out; the residual policy's (`vpp.ml.rl.residual`) adds it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Annotated
 import numpy as np
 import numpy.typing as npt
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
+
+from vpp.ml.rl.recent import RECENT_H
 
 HORIZON = 24  # hours of tariff, carbon and forecasts the policy sees
 PRICE_REF = 0.5  # $/kWh, about the peak tariff
@@ -36,6 +42,7 @@ OBS_SIZE = _SCALARS + 3 * HORIZON
 ENV_VERSION = 2
 
 Ahead = Annotated[list[float], Field(min_length=HORIZON, max_length=HORIZON)]
+Recent = Annotated[list[float], Field(min_length=RECENT_H, max_length=RECENT_H)]
 Float32Array = npt.NDArray[np.float32]
 
 
@@ -50,8 +57,19 @@ class ObservationInput(BaseModel):
     pv_forecast_kw: Ahead
     capacity_kwh: Annotated[float, Field(gt=0.0)]
     max_power_kw: Annotated[float, Field(gt=0.0)]
+    # kW, each of the last RECENT_H hours' measured value minus its typical one, oldest
+    # first (`vpp.ml.rl.recent.recent_deviation`); 0 where the history does not say.
+    load_recent_dev_kw: Recent = Field(default_factory=lambda: [0.0] * RECENT_H)
+    pv_recent_dev_kw: Recent = Field(default_factory=lambda: [0.0] * RECENT_H)
 
-    @field_validator("prices_ahead", "carbon_ahead", "load_forecast_kw", "pv_forecast_kw")
+    @field_validator(
+        "prices_ahead",
+        "carbon_ahead",
+        "load_forecast_kw",
+        "pv_forecast_kw",
+        "load_recent_dev_kw",
+        "pv_recent_dev_kw",
+    )
     @classmethod
     def _finite(cls, values: list[float]) -> list[float]:
         if not all(math.isfinite(v) for v in values):

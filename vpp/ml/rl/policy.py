@@ -8,8 +8,10 @@ self-consumes, as in the env. The env assumes a zero-export inverter
 guard caps discharge kW at the node's load - PV.
 
 The live cycle calls `policy = await load_policy(db)` then `policy.act(obs_input)`:
-the registry's champion (an SB3 agent), or `RuleBasedPolicy` while none is stored or the
-stored one cannot be used. SB3 and torch load only when a champion exists.
+the registry's champion (SB3 agents, acting alone or as the residual on top of the
+rule-based controller, `vpp.ml.rl.residual`), or `RuleBasedPolicy` while none is stored
+or the stored one cannot be used. `policy.observe(obs_input)` is the vector the policy
+reads, which the decision stores. SB3 and torch load only when a champion exists.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from vpp.ml.rl.observation import (
     ENV_VERSION,
     HORIZON,
     OBS_SIZE,
+    Float32Array,
     ObservationInput,
     build_observation,
 )
@@ -50,6 +53,8 @@ class Policy(Protocol):
 
     def act(self, obs_input: ObservationInput) -> float: ...
 
+    def observe(self, obs_input: ObservationInput) -> Float32Array: ...
+
 
 class SB3Policy:
     """Trained stable-baselines3 agents behind the `Policy` interface (deterministic).
@@ -59,6 +64,9 @@ class SB3Policy:
     of them, which the validation split rewarded. One agent is stored as SB3's own zip;
     several as a zip holding one such zip per member (`ENSEMBLE_MARKER` names it).
     """
+
+    # The length of the vector its agents read (the registry records it).
+    observation_size = OBS_SIZE
 
     def __init__(self, model: Any, name: str, *, more: Sequence[Any] = ()) -> None:
         self.models: list[Any] = [model, *more]
@@ -70,28 +78,47 @@ class SB3Policy:
         return self.models[0]
 
     def act(self, obs_input: ObservationInput) -> float:
-        obs = build_observation(obs_input)
+        return float(np.clip(self.mean_action(self.observe(obs_input)), -1.0, 1.0))
+
+    def observe(self, obs_input: ObservationInput) -> Float32Array:
+        return build_observation(obs_input)
+
+    def mean_action(self, obs: Float32Array) -> float:
+        """The agents' mean deterministic action for the vector `obs`."""
         actions = [
             float(np.asarray(m.predict(obs, deterministic=True)[0]).reshape(-1)[0])
             for m in self.models
         ]
-        return float(np.clip(np.mean(actions), -1.0, 1.0))
+        return float(np.mean(actions))
 
     def to_bytes(self) -> bytes:
-        if len(self.models) == 1:
+        extras = self._archive_extras()
+        if len(self.models) == 1 and not extras:
             return _model_bytes(self.model)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
             archive.writestr(ENSEMBLE_MARKER, str(len(self.models)))
             for i, m in enumerate(self.models):
                 archive.writestr(f"member-{i}.zip", _model_bytes(m))
+            for entry, text in extras.items():
+                archive.writestr(entry, text)
         return buffer.getvalue()
 
+    def _archive_extras(self) -> dict[str, str]:
+        """Entries a subclass stores beside the agents to be rebuilt from the file alone."""
+        return {}
+
     @classmethod
-    def from_bytes(cls, data: bytes, algorithm: str, name: str) -> SB3Policy:
+    def from_bytes(
+        cls, data: bytes, algorithm: str, name: str, rl: RLSettings | None = None
+    ) -> SB3Policy:
+        """The policy stored by `to_bytes`; a residual one (it says so in its file) is
+        rebuilt on the rule-based controller of `rl`."""
+        from vpp.ml.rl.residual import RESIDUAL_ENTRY, ResidualPolicy
         from vpp.ml.rl.train import algorithm_class
 
         algo = algorithm_class(algorithm)
+        residual = None
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
             if ENSEMBLE_MARKER not in names:
@@ -99,7 +126,11 @@ class SB3Policy:
             else:
                 count = int(archive.read(ENSEMBLE_MARKER))
                 members = [archive.read(f"member-{i}.zip") for i in range(count)]
+            if RESIDUAL_ENTRY in names:
+                residual = archive.read(RESIDUAL_ENTRY).decode()
         models = [algo.load(io.BytesIO(m), device="cpu") for m in members]
+        if residual is not None:
+            return ResidualPolicy.from_entry(residual, models, name, rule_based(rl or RLSettings()))
         return cls(models[0], name, more=models[1:])
 
 
@@ -117,6 +148,13 @@ def rule_based(rl: RLSettings, efficiency: float = DEFAULT_EFFICIENCY) -> RuleBa
         degradation_per_kwh=rl.degradation_per_kwh,
         idle_below_kw=rl.idle_below_kw,
     )
+
+
+def observation_size(algorithm: str) -> int:
+    """The length of the vector an agent of `algorithm` reads."""
+    from vpp.ml.rl.residual import RESIDUAL_OBS_SIZE, is_residual
+
+    return RESIDUAL_OBS_SIZE if is_residual(algorithm) else OBS_SIZE
 
 
 _loaded: dict[tuple[str, int], SB3Policy] = {}
@@ -140,14 +178,15 @@ async def load_policy(db: Any, rl: RLSettings | None = None) -> Policy:
             ENV_VERSION,
         )
         return rule_based(rl)
-    if record.observation_size != OBS_SIZE or record.horizon != HORIZON:
+    expected = observation_size(record.algorithm)
+    if record.observation_size != expected or record.horizon != HORIZON:
         log.warning(
             "champion %s was trained on %d observations (horizon %d), this code builds %d "
             "(horizon %d); using the rule-based policy",
             record.label,
             record.observation_size,
             record.horizon,
-            OBS_SIZE,
+            expected,
             HORIZON,
         )
         return rule_based(rl)
@@ -156,7 +195,7 @@ async def load_policy(db: Any, rl: RLSettings | None = None) -> Policy:
         try:
             data = await registry.file(record)
             policy = await asyncio.to_thread(
-                SB3Policy.from_bytes, data, record.algorithm, record.label
+                SB3Policy.from_bytes, data, record.algorithm, record.label, rl
             )
         except Exception:  # a broken file must not stop the cycle: fall back, loudly
             log.exception("cannot load champion %s; using the rule-based policy", record.label)

@@ -19,7 +19,7 @@ from vpp.ml.rl.episodes import EpisodeSpec, consecutive_episodes
 from vpp.ml.rl.evaluate import LP_NAME, Report, evaluate
 from vpp.ml.rl.hyperparams import ALGORITHMS, AlgoParams, HyperparamsError, load_hyperparams
 from vpp.ml.rl.messages import PolicySummary
-from vpp.ml.rl.observation import ENV_VERSION, HORIZON, OBS_SIZE
+from vpp.ml.rl.observation import ENV_VERSION, HORIZON
 from vpp.ml.rl.policy import SB3Policy, rule_based
 from vpp.ml.rl.registry import PolicyMetrics, PolicyRecord, PolicyRegistry
 from vpp.ml.rl.settings import RLSettings
@@ -140,7 +140,7 @@ async def store_candidate(db: Any, rl: RLSettings, c: Candidate) -> PolicyRecord
     registry = PolicyRegistry(db)
     fields: dict[str, Any] = {
         "algorithm": c.algorithm,
-        "observation_size": OBS_SIZE,
+        "observation_size": c.policy.observation_size,
         "horizon": HORIZON,
         "env_version": ENV_VERSION,
         "validation": c.validation,

@@ -77,7 +77,7 @@ class RLSettings(BaseModel):
     eval_initial_soc: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     # -- training --
     hyperparams_file: Path = _HYPERPARAMS
-    algorithms: list[str] = Field(default_factory=lambda: ["sac", "ppo"])
+    algorithms: list[str] = Field(default_factory=lambda: ["sac", "ppo", "ppo_residual"])
     # A local copy of each trained policy (the registry holds the real one).
     model_dir: Path = Path(".vpp/rl")
     # Threads torch may use (the machine is shared).

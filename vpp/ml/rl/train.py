@@ -2,8 +2,10 @@
 
 The env draws week-long episodes of the training buildings and months
 (`RLSettings.train_buildings`, `train_months`); the reward is the hour's saving against
-no battery, scaled by the algorithm's `reward_scale`. Progress is reported through a
-callback every `PROGRESS_EVERY` steps (the CLI draws a bar, the activity heartbeats).
+no battery, scaled by the algorithm's `reward_scale`. A residual algorithm's agents train
+in `ResidualEnv`, correcting the rule-based controller (`vpp.ml.rl.residual`). Progress
+is reported through a callback every `PROGRESS_EVERY` steps (the CLI draws a bar, the
+activity heartbeats).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
 from vpp.ml.rl.env import BatteryEnv, EnvConfig
-from vpp.ml.rl.hyperparams import AlgoParams, PPOParams
-from vpp.ml.rl.policy import SB3Policy
+from vpp.ml.rl.hyperparams import AlgoParams, PPOCommon, ResidualPPOParams
+from vpp.ml.rl.policy import SB3Policy, rule_based
+from vpp.ml.rl.residual import ResidualEnv, ResidualPolicy
 from vpp.ml.rl.settings import RLSettings
 
 PROGRESS_EVERY = 500
 ProgressFn = Callable[[int, int], None]  # (steps done, steps in all)
-_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "ppo": PPO}
+_ALGORITHMS: dict[str, type[BaseAlgorithm]] = {"sac": SAC, "ppo": PPO, "ppo_residual": PPO}
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,18 @@ def algorithm_class(name: str) -> type[BaseAlgorithm]:
         raise ValueError(f"unknown algorithm {name!r}; known: {', '.join(_ALGORITHMS)}") from None
 
 
-def training_env(rl: RLSettings, reward_scale: float) -> BatteryEnv:
-    return BatteryEnv(
+def training_env(rl: RLSettings, params: AlgoParams) -> BatteryEnv | ResidualEnv:
+    env = BatteryEnv(
         EnvConfig.from_settings(
-            rl, buildings=rl.train_buildings, months=rl.train_months, reward_scale=reward_scale
+            rl,
+            buildings=rl.train_buildings,
+            months=rl.train_months,
+            reward_scale=params.reward_scale,
         )
     )
+    if isinstance(params, ResidualPPOParams):
+        return ResidualEnv(env, rule_based(rl), params.residual_scale)
+    return env
 
 
 def train(
@@ -76,9 +85,9 @@ def train(
     `rl.threads`); `timesteps` is per agent, `Trained.timesteps` their sum."""
     torch.set_num_threads(rl.threads)
     steps = timesteps or params.total_timesteps
-    env = training_env(rl, params.reward_scale)
+    env = training_env(rl, params)
     kwargs: dict[str, Any] = params.sb3_kwargs()
-    if isinstance(params, PPOParams):
+    if isinstance(params, PPOCommon):
         # PPO's batch must divide into its rollout; keep the file's wish where it fits.
         kwargs["n_steps"] = min(params.n_steps, max(steps, 64))
         kwargs["batch_size"] = min(params.batch_size, kwargs["n_steps"])
@@ -102,5 +111,11 @@ def train(
     train_s = time.perf_counter() - t0
     if progress:
         progress(steps * params.seeds, steps * params.seeds)
-    policy = SB3Policy(models[0], params.algorithm, more=models[1:])
+    policy: SB3Policy
+    if isinstance(params, ResidualPPOParams):
+        policy = ResidualPolicy(
+            models, params.algorithm, rule=rule_based(rl), scale=params.residual_scale
+        )
+    else:
+        policy = SB3Policy(models[0], params.algorithm, more=models[1:])
     return Trained(policy, params.algorithm, steps * params.seeds, train_s, params)
