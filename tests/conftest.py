@@ -52,6 +52,24 @@ else:
     os.environ.pop("VPP_MONGO__URI", None)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Fail once, clearly, when the CityLearn data is not where the settings look for it,
+    rather than in a hundred tests that need it."""
+    found = Settings(_env_file=None)  # type: ignore[call-arg]
+    places = {
+        "VPP_EDGE_SIM__DATA_DIR": found.edge_sim.data_dir,
+        "VPP_FORECAST__DATA_DIR": found.forecast.data_dir,
+        "VPP_RL__DATA_DIR": found.rl.data_dir,
+    }
+    missing = {k: v for k, v in places.items() if not (v / "schema.json").is_file()}
+    if missing:
+        where = ", ".join(f"{k}={v}" for k, v in missing.items())
+        raise pytest.UsageError(
+            f"CityLearn 2022 data not found ({where}): the tests read shared/data/ beside "
+            "the checkout (the workspace's ../shared); clone the repository there"
+        )
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     get_settings.cache_clear()
