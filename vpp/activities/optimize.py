@@ -94,6 +94,7 @@ class OptimizeActivities:
         o = self.options
         now = inp.decided_at
         hours = o.cycle_minutes / 60.0
+        policy = await self.load_policy(self.db)
         fleet = await read_fleet(
             self.db,
             self.redis,
@@ -102,9 +103,9 @@ class OptimizeActivities:
             offline_after_s=self.settings.ingest.offline_after_s,
             max_state_age_s=o.max_state_age_s,
             names=self.names,
+            recent=policy.reads_recent,
         )
         activity.heartbeat("fleet read")
-        policy = await self.load_policy(self.db)
         rl = rl_settings(self.settings)
         signals = site_signals(now, HORIZON, rl.resolved_data_dir())
         prices, carbon = signals.prices_per_kwh, signals.carbon_kg_per_kwh

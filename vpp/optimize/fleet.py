@@ -74,7 +74,11 @@ async def read_fleet(
     offline_after_s: float,
     max_state_age_s: float,
     names: RedisNames | None = None,
+    recent: bool = False,
 ) -> FleetView:
+    """The fleet as the cycle decides on it; with `recent`, also each deciding node's last
+    hours against a typical day (read from the hourly history only for policies that use
+    them)."""
     names = names or RedisNames()
     query: dict[str, Any] = {"kind": NodeKind.HOME_DER.value}
     notes = []
@@ -130,7 +134,7 @@ async def read_fleet(
         forecasts=await latest_forecasts(db, set(ids), now),
         grid=GridState(avg_freq=avg_freq, freq_status=freq_status(avg_freq)),
         notes=notes,
-        recent=await recent_deviations(db, deciding, now),
+        recent=await recent_deviations(db, deciding, now) if recent else {},
     )
 
 

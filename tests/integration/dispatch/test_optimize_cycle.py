@@ -73,6 +73,7 @@ class ConstantPolicy:
     """Asks every battery for the same share of its power: a known input to the guard."""
 
     name = "constant-0.3"
+    reads_recent = False
 
     def act(self, obs_input: ObservationInput) -> float:
         return ACTION

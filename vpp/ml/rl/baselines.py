@@ -34,6 +34,7 @@ NO_BATTERY = "no-battery"
 
 class SelfConsumptionPolicy:
     name = "self-consumption"
+    reads_recent = False
 
     def act(self, obs_input: ObservationInput) -> float:
         return 0.0  # under any idle band: no command
@@ -58,6 +59,7 @@ class RuleBasedPolicy:
     """
 
     name = "rule-based"
+    reads_recent = False
 
     def __init__(
         self,

@@ -50,6 +50,8 @@ __all__ = ["Policy", "RuleBasedPolicy", "SB3Policy", "load_policy", "rule_based"
 
 class Policy(Protocol):
     name: str
+    # Whether it reads the last hours' deviations, which the cycle then fetches.
+    reads_recent: bool
 
     def act(self, obs_input: ObservationInput) -> float: ...
 
@@ -67,6 +69,7 @@ class SB3Policy:
 
     # The length of the vector its agents read (the registry records it).
     observation_size = OBS_SIZE
+    reads_recent = False
 
     def __init__(self, model: Any, name: str, *, more: Sequence[Any] = ()) -> None:
         self.models: list[Any] = [model, *more]

@@ -107,6 +107,7 @@ class ResidualPolicy(SB3Policy):
     """The rule-based controller corrected by the agents' mean action (deterministic)."""
 
     observation_size = RESIDUAL_OBS_SIZE
+    reads_recent = True
 
     def __init__(
         self,
