@@ -14,7 +14,7 @@ from temporalio.client import Client
 
 from vpp.config import Settings
 from vpp.ml.forecast.citylearn_import import Home, import_citylearn
-from vpp.ml.forecast.settings import ForecastSettings, forecast_settings
+from vpp.ml.forecast.settings import BaselineParams, ForecastSettings, forecast_settings
 from vpp.store.database import Database, mongo_client
 from vpp.temporal_client import connect
 from vpp.workers.ml import MlClients, build_ml_worker, init_forecast_store
@@ -37,6 +37,7 @@ def small_settings(settings: Settings) -> ForecastSettings:
     fs.selection_stride_h = 7
     fs.threads = 1
     fs.lightgbm.n_estimators = 20
+    fs.lightgbm.baselines = [BaselineParams(days=7, trim=3), BaselineParams(days=14, trim=4)]
     fs.tide.n_epochs = 1
     fs.tide.hidden_size = 16
     fs.exp_smoothing.fit_window_h = 168

@@ -10,7 +10,7 @@ import pytest
 
 from vpp.config import Settings
 from vpp.ml.forecast.models import SeriesWindow
-from vpp.ml.forecast.settings import ForecastSettings, forecast_settings
+from vpp.ml.forecast.settings import BaselineParams, ForecastSettings, forecast_settings
 
 START = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 
@@ -27,6 +27,8 @@ def small() -> ForecastSettings:
     """Settings for models that fit in a second."""
     s = ForecastSettings(lookback_h=400, threads=1)
     s.lightgbm.n_estimators = 20
+    # Two baselines, so the tests see more than one booster set, short enough for 400 h.
+    s.lightgbm.baselines = [BaselineParams(days=7, trim=3), BaselineParams(days=14, trim=4)]
     s.lightgbm.weather = True
     s.lightgbm.solar = True  # off by default; the tests keep its no-leak guarantees checked
     s.tide.n_epochs = 1

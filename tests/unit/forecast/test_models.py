@@ -113,7 +113,7 @@ def test_a_window_too_short_is_refused(small: ForecastSettings) -> None:
     lgbm = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
     assert lgbm.min_history_h == 15 * DAY_H
     lgbm.fitted = True
-    lgbm.model = object()
+    lgbm.models = [object(), object()]
     with pytest.raises(ForecastError, match="needs 360 h"):
         lgbm.predict([w], 24, site(16))
 
@@ -149,8 +149,30 @@ def test_a_global_model_survives_save_and_load(tmp_path: Path, small: ForecastSe
     a = lgbm.predict(w, 24, site(40))
     b = again.predict(w, 24, site(40))
     for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x.q10, y.q10)
         np.testing.assert_allclose(x.q50, y.q50)
-    assert again.params()["baseline_days"] == 14
+        np.testing.assert_allclose(x.q90, y.q90)
+    assert again.params()["baselines"] == "7/3 14/4"
+    assert sorted(p.name for p in tmp_path.glob("*.darts")) == ["model-0.darts", "model-1.darts"]
+
+
+def test_a_global_model_is_the_mean_of_one_model_per_baseline(small: ForecastSettings) -> None:
+    """Each baseline's booster set forecasts on its own; the model's quantiles are their
+    mean, so it differs from each and lies between them."""
+    train = [daily_series(f"s{i}", 40, seed=i, level=1.0 + i) for i in range(3)]
+    both = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
+    both.fit(train, site(40))
+    windows = [w.tail(small.lookback_h) for w in train]
+    alone = []
+    for baseline in small.lightgbm.baselines:
+        one = small.model_copy(deep=True)
+        one.lightgbm.baselines = [baseline]
+        member = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, one)
+        member.fit(train, site(40))
+        alone.append(member.predict(windows, 24, site(40)))
+    for f, a, b in zip(both.predict(windows, 24, site(40)), *alone, strict=True):
+        np.testing.assert_allclose(f.q50, (a.q50 + b.q50) / 2, rtol=1e-6)
+        assert not np.allclose(a.q50, b.q50)
 
 
 def test_a_model_saved_before_the_baseline_setting_loads_with_its_weekly_median(
@@ -159,17 +181,19 @@ def test_a_model_saved_before_the_baseline_setting_loads_with_its_weekly_median(
     """A model stored without its b (the platform's earlier ones) keeps the median of
     seven days it learnt its residuals on, whatever the settings' b is now."""
     legacy = small.model_copy(deep=True)
-    legacy.lightgbm.baseline = LEGACY_BASELINE
+    legacy.lightgbm.baselines = [LEGACY_BASELINE]
     train = [daily_series(f"s{i}", 40, seed=i) for i in range(2)]
     old = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, legacy)
     old.fit(train, site(40))
     old.save(tmp_path)
+    # As stored before b was a setting: no b in the state or settings, one model.darts.
     meta = json.loads((tmp_path / models.META_FILE).read_text())
-    del meta["state"]["baseline"]
-    del meta["settings"]["lightgbm"]["baseline"]  # as stored before the setting existed
+    del meta["state"]["baselines"]
+    del meta["settings"]["lightgbm"]["baselines"]
     (tmp_path / models.META_FILE).write_text(json.dumps(meta))
+    (tmp_path / "model-0.darts").rename(tmp_path / models.DARTS_FILE)
     again = load_forecaster(tmp_path)
-    assert again.params()["baseline_days"] == 7
+    assert again.params()["baselines"] == "7/3"
     w = [t.tail(small.lookback_h) for t in train]
     for x, y in zip(old.predict(w, 24, site(40)), again.predict(w, 24, site(40)), strict=True):
         np.testing.assert_allclose(x.q50, y.q50)
@@ -186,29 +210,36 @@ def test_nothing_after_the_origin_reaches_a_model(
     lgbm.fit(train, weather)
 
     seen: list[Any] = []
-    real_predict = lgbm.model.predict
 
-    def spy(n: int, **kwargs: Any) -> Any:
-        seen.append(kwargs)
-        return real_predict(n, **kwargs)
+    def spying(model: Any) -> None:
+        real_predict = model.predict
 
-    monkeypatch.setattr(lgbm.model, "predict", spy)
+        def spy(n: int, **kwargs: Any) -> Any:
+            seen.append(kwargs)
+            return real_predict(n, **kwargs)
+
+        monkeypatch.setattr(model, "predict", spy)
+
+    for model in lgbm.models:
+        spying(model)
     origin_h = 30 * 24
     window = SeriesWindow("s0", START, train[0].values[:origin_h])
     [before] = lgbm.predict([window], 24, weather)
     origin = START + timedelta(hours=origin_h)
-    for covariates in seen[0]["past_covariates"]:
-        assert covariates.end_time() < origin.replace(tzinfo=None)
-        assert not [c for c in covariates.components if "predict" in c]
-    for target in seen[0]["series"]:
-        assert target.end_time() < origin.replace(tzinfo=None)
-    # After the origin only astronomy: the clear sky, computed from the clock alone.
-    for futures in seen[0]["future_covariates"]:
-        assert list(futures.components) == [models.CLEAR_SKY]
-        hours = len(futures)
-        start = futures.start_time().to_pydatetime().replace(tzinfo=UTC)
-        expected = clear_sky_ghi(models.solar_site(small), start, hours) / 1000.0
-        np.testing.assert_allclose(futures.values()[:, 0], expected, rtol=1e-5, atol=1e-6)
+    assert len(seen) == len(lgbm.models) == 2  # every baseline's model reads the same cut
+    for call in seen:
+        for covariates in call["past_covariates"]:
+            assert covariates.end_time() < origin.replace(tzinfo=None)
+            assert not [c for c in covariates.components if "predict" in c]
+        for target in call["series"]:
+            assert target.end_time() < origin.replace(tzinfo=None)
+        # After the origin only astronomy: the clear sky, computed from the clock alone.
+        for futures in call["future_covariates"]:
+            assert list(futures.components) == [models.CLEAR_SKY]
+            hours = len(futures)
+            start = futures.start_time().to_pydatetime().replace(tzinfo=UTC)
+            expected = clear_sky_ghi(models.solar_site(small), start, hours) / 1000.0
+            np.testing.assert_allclose(futures.values()[:, 0], expected, rtol=1e-5, atol=1e-6)
 
     future = {k: v.copy() for k, v in weather.channels.items()}
     for v in future.values():

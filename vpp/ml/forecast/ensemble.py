@@ -27,6 +27,7 @@ from vpp.ml.forecast.models import (
     SiteWindow,
     load_forecaster,
     make_forecaster,
+    progress_part,
 )
 from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
 
@@ -54,7 +55,7 @@ class Ensemble(Forecaster):
         report = FitReport()
         fitting = [m for m in self.members if m.is_global]
         for i, member in enumerate(fitting):
-            part = _part(progress, i, len(fitting))
+            part = progress_part(progress, i, len(fitting))
             done = member.fit(series, site, part)
             report.fit_s += done.fit_s
             report.samples = max(report.samples, done.samples)
@@ -97,11 +98,3 @@ class Ensemble(Forecaster):
 
 def _member_folder(i: int) -> str:
     return f"member-{i}"
-
-
-def _part(progress: Progress | None, i: int, count: int) -> Progress | None:
-    """Member i's share of the ensemble's progress."""
-    if progress is None:
-        return None
-    report = progress
-    return lambda share: report((i + share) / count)

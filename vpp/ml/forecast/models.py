@@ -8,8 +8,8 @@ origin) into 10/50/90 % quantiles of the next `n` hours (`QuantileForecast`):
   Every metric is measured against it, and the cycle falls back to it.
 - `exp_smoothing`: darts `ExponentialSmoothing` (Holt-Winters, additive daily season),
   refit on each window's last `fit_window_h` hours; quantiles from its simulated paths.
-- `lightgbm`: darts `LightGBMModel`, quantile regression, one model for all series.
-- `tide`: darts `TiDEModel`, quantile loss, one model for all series; small enough to train
+- `lightgbm`: darts `LightGBMModel`, quantile regression, global over all series.
+- `tide`: darts `TiDEModel`, quantile loss, global over all series; small enough to train
   on 2 CPUs in a few minutes.
 
 The two global models learn a *residual* on a robust baseline, which keeps one model
@@ -20,9 +20,12 @@ winter (trees do not extrapolate levels):
     b(T) = the trimmed mean of y(T - 24 k), k = 1..D   (same hour, the last D days)
     s(T) = the mean of y over [T - 192 h, T - 24 h)    (a recent level, floored)
 
-b leaves out the `trim` highest and lowest of its D values (`BaselineParams`: LightGBM
-the middle 6 of 14 days, TiDE the median of 7); a model records its own b when saved, and
-one saved before b was a setting loads with the median of 7 it was trained on.
+b leaves out the `trim` highest and lowest of its D values (`BaselineParams`). A global
+model fits one darts model per b in its settings' `baselines` and forecasts the mean of
+their quantiles: LightGBM over the week's median, the middle 6 of 14 days and the middle 7
+of 21 (each b errs differently after an odd week, and the mean cancels part of it), TiDE
+over the median of 7. A model records its b's when saved; one saved before b was a
+setting loads with the median of 7 it was trained on.
 
 Both b and s use only values at least 24 h before T, so for a horizon up to 24 h they are
 known at the origin; the model forecasts quantiles of r, which map to quantiles of y
@@ -456,20 +459,17 @@ class GlobalForecaster(Forecaster):
 
     def __init__(self, target: Target, settings: ForecastSettings) -> None:
         super().__init__(target, settings)
-        self.model: Any = None
+        # One darts model per baseline, fitted and stored in the order of `baselines`.
+        self.models: list[Any] = []
         self.weather: _Standardiser | None = None
-        self.baseline = self._baseline_setting()
+        self.baselines = self._baseline_settings()
 
     @abstractmethod
-    def _baseline_setting(self) -> BaselineParams:
-        """The b a new model of this kind is trained with."""
+    def _baseline_settings(self) -> list[BaselineParams]:
+        """The b's a new model of this kind is trained with, one darts model each."""
 
     def params(self) -> dict[str, str | int | float | bool | None]:
-        return {
-            **super().params(),
-            "baseline_days": self.baseline.days,
-            "baseline_trim": self.baseline.trim,
-        }
+        return {**super().params(), "baselines": " ".join(b.label for b in self.baselines)}
 
     @abstractmethod
     def _build(self) -> Any: ...
@@ -481,7 +481,7 @@ class GlobalForecaster(Forecaster):
 
     @property
     def min_history_h(self) -> int:
-        return transform_h(self.baseline) + self._input_h
+        return max(transform_h(b) for b in self.baselines) + self._input_h
 
     @property
     @abstractmethod
@@ -508,10 +508,17 @@ class GlobalForecaster(Forecaster):
             hour_index(start, hours), values.astype(np.float32)[:, None], columns=[CLEAR_SKY]
         )
 
-    def _residuals(self, w: SeriesWindow, extra: int) -> tuple[FloatArray, FloatArray, FloatArray]:
-        base, level = baseline_and_level(w.values, extra, level_floor(w.values), self.baseline)
+    def _residuals(
+        self, w: SeriesWindow, extra: int, baseline: BaselineParams
+    ) -> tuple[Any, FloatArray, FloatArray]:
+        """The residual series r under `baseline` (from the first hour b is known), and b
+        and s over the window and `extra` hours after it."""
+        base, level = baseline_and_level(w.values, extra, level_floor(w.values), baseline)
         r = (w.values - base[: len(w.values)]) / level[: len(w.values)]
-        return r[transform_h(self.baseline) :], base, level
+        cut = transform_h(baseline)
+        start = w.start + timedelta(hours=cut)
+        residuals = _series(SeriesWindow(w.series_id, start, r[cut:]), name=self.target.value)
+        return residuals, base, level
 
     def _weather(self, site: SiteWindow | None, start: datetime, end: datetime) -> Any:
         if not self.uses_weather:
@@ -537,68 +544,72 @@ class GlobalForecaster(Forecaster):
             # Scaled by the training hours' weather only, never by hours after them.
             seen = site.between(min(w.start for w in series), max(w.end for w in series))
             self.weather = _Standardiser.of(self._site_channels(seen))
-        targets = []
-        covariates = []
-        futures = []
-        for w in series:
-            r, _, _ = self._residuals(w, 0)
-            start = w.start + timedelta(hours=transform_h(self.baseline))
-            targets.append(_series(SeriesWindow(w.series_id, start, r), name=self.target.value))
-            covariates.append(self._weather(site, w.start, w.end))
-            futures.append(self._solar(w.start, w.end))
-        self.model = self._build()
-        t0 = time.perf_counter()
-        self._fit_darts(
-            targets,
-            covariates if self.uses_weather else None,
-            futures if self.uses_solar else None,
-            progress,
-        )
+        covariates = [self._weather(site, w.start, w.end) for w in series]
+        futures = [self._solar(w.start, w.end) for w in series]
+        self.models = []
+        report = FitReport()
+        for i, baseline in enumerate(self.baselines):
+            targets = [self._residuals(w, 0, baseline)[0] for w in series]
+            model = self._build()
+            t0 = time.perf_counter()
+            self._fit_darts(
+                model,
+                targets,
+                covariates if self.uses_weather else None,
+                futures if self.uses_solar else None,
+                progress_part(progress, i, len(self.baselines)),
+            )
+            report.fit_s += time.perf_counter() - t0
+            report.samples += sum(len(t) for t in targets)
+            self.models.append(model)
         self.fitted = True
-        return FitReport(fit_s=time.perf_counter() - t0, samples=sum(len(t) for t in targets))
+        return report
 
     def _fit_darts(
         self,
+        model: Any,
         targets: list[Any],
         covariates: list[Any] | None,
         futures: list[Any] | None,
         progress: Progress | None,
     ) -> None:
-        self.model.fit(targets, past_covariates=covariates, future_covariates=futures)
+        model.fit(targets, past_covariates=covariates, future_covariates=futures)
 
     def predict(
         self, windows: Sequence[SeriesWindow], n: int, site: SiteWindow | None = None
     ) -> list[QuantileForecast]:
-        if not self.fitted or self.model is None:
+        if not self.fitted or len(self.models) != len(self.baselines):
             raise ForecastError(f"{self.kind.value} for {self.target.value} is not fitted")
         self._check(windows, n)
         if not windows:
             return []
-        targets = []
-        covariates = []
-        futures = []
-        transforms = []
-        for w in windows:
-            r, base, level = self._residuals(w, n)
-            start = w.start + timedelta(hours=transform_h(self.baseline))
-            targets.append(_series(SeriesWindow(w.series_id, start, r), name=self.target.value))
-            covariates.append(self._weather(site, w.start, w.end))
-            # The clear sky of the forecast hours is astronomy, not an observation.
-            futures.append(self._solar(w.start, w.end + timedelta(hours=max(n, DAY_H))))
-            transforms.append((base[-n:], level[-n:]))
-        predictions = self.model.predict(
-            n,
-            series=targets,
-            past_covariates=covariates if self.uses_weather else None,
-            future_covariates=futures if self.uses_solar else None,
-            predict_likelihood_parameters=True,
-            verbose=False,
-            show_warnings=False,
-        )
+        covariates = [self._weather(site, w.start, w.end) for w in windows]
+        # The clear sky of the forecast hours is astronomy, not an observation.
+        futures = [self._solar(w.start, w.end + timedelta(hours=max(n, DAY_H))) for w in windows]
+        # Each model's quantiles in kW, averaged over the models: (windows, n, 3).
+        total = np.zeros((len(windows), n, len(QUANTILES)))
+        for model, baseline in zip(self.models, self.baselines, strict=True):
+            targets = []
+            transforms = []
+            for w in windows:
+                r, base, level = self._residuals(w, n, baseline)
+                targets.append(r)
+                transforms.append((base[-n:], level[-n:]))
+            predictions = model.predict(
+                n,
+                series=targets,
+                past_covariates=covariates if self.uses_weather else None,
+                future_covariates=futures if self.uses_solar else None,
+                predict_likelihood_parameters=True,
+                verbose=False,
+                show_warnings=False,
+            )
+            for i, (pred, (base, level)) in enumerate(zip(predictions, transforms, strict=True)):
+                r_q = np.asarray(pred.values(), dtype=np.float64)  # (n, 3): q10, q50, q90
+                total[i] += _ordered(base[:, None] + level[:, None] * r_q)
         out = []
-        for w, pred, (base, level) in zip(windows, predictions, transforms, strict=True):
-            r = np.asarray(pred.values(), dtype=np.float64)  # (n, 3): q10, q50, q90
-            q = _ordered(base[:, None] + level[:, None] * r)
+        for w, q_sum in zip(windows, total, strict=True):
+            q = _ordered(q_sum / len(self.models))
             out.append(QuantileForecast(w.series_id, w.end, q[:, 0], q[:, 1], q[:, 2]))
         return out
 
@@ -606,27 +617,45 @@ class GlobalForecaster(Forecaster):
 
     def save(self, folder: Path) -> None:
         super().save(folder)
-        if self.model is not None and self.fitted:
-            self.model.save(str(folder / DARTS_FILE))
+        if self.fitted:
+            for i, model in enumerate(self.models):
+                model.save(str(folder / _darts_file(i)))
 
     def _state(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"baseline": self.baseline.model_dump()}
+        state: dict[str, Any] = {"baselines": [b.model_dump() for b in self.baselines]}
         if self.weather is not None:
             state |= {"weather_mean": self.weather.mean, "weather_std": self.weather.std}
         return state
 
     def _restore(self, folder: Path, state: dict[str, Any]) -> None:
-        # The b it was trained with, whatever the settings say now.
-        self.baseline = BaselineParams.model_validate(state.get("baseline", LEGACY_BASELINE))
+        # The b's it was trained with, whatever the settings say now. A model stored before
+        # there were several holds one b (or none: the median of seven days) in DARTS_FILE.
+        if "baselines" in state:
+            self.baselines = [BaselineParams.model_validate(b) for b in state["baselines"]]
+            paths = [folder / _darts_file(i) for i in range(len(self.baselines))]
+        else:
+            self.baselines = [BaselineParams.model_validate(state.get("baseline", LEGACY_BASELINE))]
+            paths = [folder / DARTS_FILE]
         if "weather_mean" in state:
             self.weather = _Standardiser(state["weather_mean"], state["weather_std"])
-        path = folder / DARTS_FILE
-        if path.exists():
-            self.model = self._load_darts(path)
+        if all(p.exists() for p in paths):
+            self.models = [self._load_darts(p) for p in paths]
             self.fitted = True
 
     @abstractmethod
     def _load_darts(self, path: Path) -> Any: ...
+
+
+def _darts_file(i: int) -> str:
+    return f"model-{i}.darts"
+
+
+def progress_part(progress: Progress | None, i: int, count: int) -> Progress | None:
+    """The i-th of `count` equal parts of a task's progress."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda share: report((i + share) / count)
 
 
 _ENCODERS = {"cyclic": {"future": ["hour", "dayofweek"]}}
@@ -647,8 +676,8 @@ _LGBM_DIRECT_TARGET_LAGS: list[int] = list(range(-DAY_H, 0))
 class LightGBM(GlobalForecaster):
     kind = ModelKind.LIGHTGBM
 
-    def _baseline_setting(self) -> BaselineParams:
-        return self.settings.lightgbm.baseline
+    def _baseline_settings(self) -> list[BaselineParams]:
+        return list(self.settings.lightgbm.baselines)
 
     @property
     def uses_weather(self) -> bool:
@@ -698,6 +727,7 @@ class LightGBM(GlobalForecaster):
 
     def _fit_darts(
         self,
+        model: Any,
         targets: list[Any],
         covariates: list[Any] | None,
         futures: list[Any] | None,
@@ -705,7 +735,7 @@ class LightGBM(GlobalForecaster):
     ) -> None:
         p = self.settings.lightgbm
         rounds = p.n_estimators * len(QUANTILES) * (DAY_H if p.multi_models else 1)
-        self.model.fit(
+        model.fit(
             targets,
             past_covariates=covariates,
             future_covariates=futures,
@@ -735,8 +765,8 @@ class LightGBM(GlobalForecaster):
 class TiDE(GlobalForecaster):
     kind = ModelKind.TIDE
 
-    def _baseline_setting(self) -> BaselineParams:
-        return self.settings.tide.baseline
+    def _baseline_settings(self) -> list[BaselineParams]:
+        return list(self.settings.tide.baselines)
 
     @property
     def uses_weather(self) -> bool:
@@ -770,6 +800,7 @@ class TiDE(GlobalForecaster):
 
     def _fit_darts(
         self,
+        model: Any,
         targets: list[Any],
         covariates: list[Any] | None,
         futures: list[Any] | None,
@@ -780,7 +811,7 @@ class TiDE(GlobalForecaster):
         callbacks = [_epoch_callback(progress, self.settings.tide.n_epochs)] if progress else []
         kwargs = _trainer_kwargs()
         trainer = pl.Trainer(max_epochs=self.settings.tide.n_epochs, callbacks=callbacks, **kwargs)
-        self.model.fit(targets, past_covariates=covariates, verbose=False, trainer=trainer)
+        model.fit(targets, past_covariates=covariates, verbose=False, trainer=trainer)
 
     def _load_darts(self, path: Path) -> Any:
         from darts.models import TiDEModel
