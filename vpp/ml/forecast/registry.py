@@ -4,14 +4,16 @@ A record (`ForecastModelRecord`) holds the metrics, the data range and the versi
 the file is the forecaster's folder (its description and the darts model, see
 `Forecaster.save`) as a gzipped tar in the GridFS bucket `model_files`. Models are loaded
 by name and version (the newest when no version is given). One record per target is
-the `champion`, the model the forecast cycle uses. `store_version` and `read_file` are the
-versioned GridFS storage every kind of record in `models` shares (policies too, see
-`vpp.ml.rl.registry`).
+the `champion`, the model the forecast cycle uses. Training stores a new version of every
+candidate each day; `prune` keeps the newest few of each name (and the champion).
+`store_version` and `read_file` are the versioned GridFS storage every kind of record in
+`models` shares (policies too, see `vpp.ml.rl.registry`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import tarfile
 import tempfile
@@ -23,6 +25,7 @@ from typing import Any, TypeVar
 
 from bson import ObjectId
 from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
 from pymongo.errors import DuplicateKeyError
 
 from vpp.ml.forecast.documents import (
@@ -179,6 +182,28 @@ class ModelRegistry:
                 "_id": {"$ne": record.id},
             }
         ).update({"$set": {"champion": False}})
+
+    async def prune(self, name: str, keep: int) -> list[int]:
+        """Delete every version of `name` but the newest `keep` and the champion, records
+        and files; return the versions deleted, oldest first."""
+        if keep < 1:
+            raise ValueError("keep at least one version")
+        records = (
+            await ForecastModelRecord.find({"kind": "forecast", "name": name})
+            .sort("-version")
+            .to_list()
+        )
+        deleted = []
+        for record in reversed(records[keep:]):
+            if record.champion:
+                continue
+            # The file goes first: a prune that stops half-way leaves a record without its
+            # file, which the next prune deletes, rather than a file no record names.
+            with contextlib.suppress(NoFile):
+                await self.bucket.delete(ObjectId(record.file_id))
+            await record.delete()
+            deleted.append(record.version)
+        return deleted
 
     async def champion(self, target: Target) -> ForecastModelRecord | None:
         return (

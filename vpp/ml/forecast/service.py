@@ -387,6 +387,7 @@ async def train_candidate(
     record = await registry.save(
         forecaster, metrics, plan.start, plan.end, [s.series_id for s in series]
     )
+    await registry.prune(record.name, settings.keep_model_versions)
     return CandidateResult(
         target=target,
         kind=kind,

@@ -168,6 +168,9 @@ class ForecastSettings(BaseModel):
     targets: list[Target] = Field(default_factory=lambda: list(Target))
     # Forecasts older than this are deleted by the cycle.
     forecast_retention_days: PositiveInt = 7
+    # Versions of each model (e.g. load_kw-lightgbm) the registry keeps: training stores
+    # one a day, and a LightGBM is about 22 MB gzipped. The champion always stays.
+    keep_model_versions: PositiveInt = 7
     # Live clients subscribe to this Redis channel: one message per cycle.
     redis_channel: str = "vpp:forecasts"
     # Threads torch and LightGBM may use (the machine is shared).
