@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from typer.testing import CliRunner
 
 from tests.integration.forecast_support import (
     fdb,
@@ -26,7 +27,9 @@ from tests.integration.forecast_support import (
     redis,
     temporal,
 )
+from vpp.config import get_settings
 from vpp.ml.forecast import history
+from vpp.ml.forecast.command import forecast_app
 from vpp.ml.forecast.documents import ForecastRecord, ModelMetrics
 from vpp.ml.forecast.messages import (
     ForecastCycleInput,
@@ -211,3 +214,24 @@ async def test_a_cycle_forecasts_nodes_and_fleet_and_falls_back_without_a_model(
     await pubsub.aclose()
 
     await _replay(handle, "forecast_cycle")
+
+
+async def test_a_refused_training_is_one_line_from_the_command(
+    ml_queue: str, homes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`vpp forecast train` with too few days: the activity's reason, exit 1, no traceback."""
+    monkeypatch.setenv("VPP_TEMPORAL__ML_TASK_QUEUE", ml_queue)
+    get_settings.cache_clear()
+    try:
+        # The command runs its own event loop: give it a thread.
+        result = await asyncio.to_thread(
+            CliRunner().invoke,
+            forecast_app,
+            ["train", "-t", "load_kw", "-m", "seasonal_naive", "--train-days", "3"],
+        )
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert "error: " in result.output
+    assert "3 training days leave 1 before the 2 held out" in result.output
+    assert "Traceback" not in result.output

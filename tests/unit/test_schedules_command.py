@@ -1,13 +1,16 @@
-"""`vpp schedules` when Temporal is away: one line that says what and where, exit 1."""
+"""`vpp schedules` and `vpp forecast train|cycle` when Temporal is away: one line that says
+what and where, exit 1."""
 
 from __future__ import annotations
 
 import socket
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from vpp.config import get_settings
+from vpp.ml.forecast.command import forecast_app
 from vpp.schedules_command import schedules_app
 
 
@@ -18,15 +21,23 @@ def free_port() -> int:
         return port
 
 
-@pytest.mark.parametrize("command", ["apply", "list"])
+@pytest.mark.parametrize(
+    ("app", "command"),
+    [
+        (schedules_app, ["apply"]),
+        (schedules_app, ["list"]),
+        (forecast_app, ["train"]),
+        (forecast_app, ["cycle"]),
+    ],
+)
 def test_an_unreachable_temporal_is_one_clear_line(
-    monkeypatch: pytest.MonkeyPatch, command: str
+    monkeypatch: pytest.MonkeyPatch, app: typer.Typer, command: list[str]
 ) -> None:
     port = free_port()  # nothing listens there
     monkeypatch.setenv("VPP_TEMPORAL__PORT", str(port))
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(schedules_app, [command])
+        result = CliRunner().invoke(app, command)
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 1

@@ -14,9 +14,10 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -27,6 +28,37 @@ forecast_app = typer.Typer(help="Forecasts of load and PV (darts).", no_args_is_
 data_app = typer.Typer(help="Data imports.", no_args_is_help=True)
 data_import_app = typer.Typer(help="Import a dataset into the history.", no_args_is_help=True)
 data_app.add_typer(data_import_app, name="import")
+
+R = TypeVar("R")
+
+
+def _run_workflow(settings: Settings, run: Callable[[Any], Awaitable[R]]) -> R:
+    """`run(client)` against the platform's Temporal; a server that cannot be reached or a
+    workflow that fails ends the command with the reason in one line, exit 1."""
+    from temporalio.client import WorkflowFailureError
+
+    from vpp.temporal_client import connect_or_exit
+
+    async def go() -> R:
+        client = await connect_or_exit(settings.temporal)
+        try:
+            return await run(client)
+        except WorkflowFailureError as exc:
+            raise _fail(_root_cause(exc)) from exc
+
+    return asyncio.run(go())
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost cause's message: the activity's own reason, under the wrappers."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc) or type(exc).__name__
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
 
 
 def _parse_buildings(text: str) -> list[int]:
@@ -160,22 +192,21 @@ def train_command(
 ) -> None:
     """Run TrainForecastWorkflow now on the ML queue (a worker must be running) and print
     what it chose."""
-    from vpp.ml.forecast.messages import TrainForecastInput
-    from vpp.temporal_client import connect
+    from vpp.ml.forecast.messages import TrainForecastInput, TrainForecastResult
     from vpp.workflows.forecast import TrainForecastWorkflow
 
     settings = get_settings()
 
-    async def go() -> Any:
-        client = await connect(settings.temporal)
-        return await client.execute_workflow(
+    async def run(client: Any) -> TrainForecastResult:
+        result: TrainForecastResult = await client.execute_workflow(
             TrainForecastWorkflow.run,
             TrainForecastInput(targets=targets, candidates=models, train_days=train_days),
             id=f"forecast-train-manual-{uuid.uuid4().hex[:8]}",
             task_queue=settings.temporal.ml_task_queue,
         )
+        return result
 
-    result = asyncio.run(go())
+    result = _run_workflow(settings, run)
     for choice in result.choices:
         for c in sorted(choice.candidates, key=lambda c: c.mase if c.mase is not None else 9.0):
             mark = "*" if c.name == choice.champion.name else " "
@@ -189,23 +220,22 @@ def train_command(
 @forecast_app.command("cycle")
 def cycle_command() -> None:
     """Run ForecastCycleWorkflow now on the ML queue (a worker must be running)."""
-    from vpp.ml.forecast.messages import ForecastCycleInput
-    from vpp.temporal_client import connect
+    from vpp.ml.forecast.messages import ForecastCycleInput, ForecastCycleResult
     from vpp.workflows.forecast import ForecastCycleWorkflow
 
     settings = get_settings()
     fs = forecast_settings(settings)
 
-    async def go() -> Any:
-        client = await connect(settings.temporal)
-        return await client.execute_workflow(
+    async def run(client: Any) -> ForecastCycleResult:
+        result: ForecastCycleResult = await client.execute_workflow(
             ForecastCycleWorkflow.run,
             ForecastCycleInput(batch_size=fs.batch_size),
             id=f"forecast-cycle-manual-{uuid.uuid4().hex[:8]}",
             task_queue=settings.temporal.ml_task_queue,
         )
+        return result
 
-    result = asyncio.run(go())
+    result = _run_workflow(settings, run)
     typer.echo(
         f"{result.cycle_id}: {result.written} forecasts for {result.nodes} nodes and the fleet "
         f"from {result.origin:%Y-%m-%d %H:%M} UTC; {len(result.fallbacks)} fell back, "
