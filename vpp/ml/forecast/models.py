@@ -560,7 +560,8 @@ class GlobalForecaster(Forecaster):
                 progress_part(progress, i, len(self.baselines)),
             )
             report.fit_s += time.perf_counter() - t0
-            report.samples += sum(len(t) for t in targets)
+            # The same hours under every b: the samples are the hours, not hours x models.
+            report.samples = max(report.samples, sum(len(t) for t in targets))
             self.models.append(model)
         self.fitted = True
         return report
@@ -586,7 +587,8 @@ class GlobalForecaster(Forecaster):
         covariates = [self._weather(site, w.start, w.end) for w in windows]
         # The clear sky of the forecast hours is astronomy, not an observation.
         futures = [self._solar(w.start, w.end + timedelta(hours=max(n, DAY_H))) for w in windows]
-        # Each model's quantiles in kW, averaged over the models: (windows, n, 3).
+        # Each model's quantiles in kW, averaged over the models: (windows, n, 3). The mean
+        # of ordered, non-negative quantiles is ordered and non-negative.
         total = np.zeros((len(windows), n, len(QUANTILES)))
         for model, baseline in zip(self.models, self.baselines, strict=True):
             targets = []
@@ -609,7 +611,7 @@ class GlobalForecaster(Forecaster):
                 total[i] += _ordered(base[:, None] + level[:, None] * r_q)
         out = []
         for w, q_sum in zip(windows, total, strict=True):
-            q = _ordered(q_sum / len(self.models))
+            q = q_sum / len(self.models)
             out.append(QuantileForecast(w.series_id, w.end, q[:, 0], q[:, 1], q[:, 2]))
         return out
 
