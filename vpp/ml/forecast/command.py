@@ -245,3 +245,5 @@ def cycle_command() -> None:
         typer.echo(
             f"  fallback {outcome.series_id}/{outcome.target.value}: {outcome.fallback_reason}"
         )
+    for series_id, why in sorted(result.skipped.items())[:10]:
+        typer.echo(f"  skipped {series_id}: {why}")
