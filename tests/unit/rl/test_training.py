@@ -3,6 +3,9 @@ beats the LP optimum on the same episodes."""
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -94,3 +97,11 @@ def test_an_ensemble_acts_on_its_members_mean_and_survives_a_round_trip(
         members = [SB3Policy(m, "one").act(inp) for m in policy.models]
         assert policy.act(inp) == pytest.approx(np.mean(members), abs=1e-6)
         assert loaded.act(inp) == pytest.approx(policy.act(inp), abs=1e-6)
+
+
+def test_training_leaves_nothing_in_the_temp_dir(
+    rl: RLSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    train(rl, PPOParams(total_timesteps=128, n_steps=64, batch_size=32, n_epochs=1))
+    assert list(tmp_path.iterdir()) == []

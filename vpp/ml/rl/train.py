@@ -19,6 +19,7 @@ import torch
 from stable_baselines3 import PPO, SAC
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 
 from vpp.ml.rl.env import BatteryEnv, EnvConfig
 from vpp.ml.rl.hyperparams import AlgoParams, PPOCommon, ResidualPPOParams
@@ -98,6 +99,9 @@ def train(
         model = algorithm_class(params.algorithm)(
             "MlpPolicy", env, seed=first + i, device="cpu", verbose=0, **kwargs
         )
+        # SB3's default logger makes an empty SB3-<time> folder in the temp dir on every
+        # learn(); progress reaches the caller through the callback instead.
+        model.set_logger(Logger(folder=None, output_formats=[]))
         callback = None
         if progress:
             done_before = i * steps
