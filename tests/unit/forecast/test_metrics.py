@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
 from vpp.ml.forecast import metrics
-from vpp.ml.forecast.backtest import seasonal_naive
+from vpp.ml.forecast.backtest import seasonal_naive, uncertain_hours
+from vpp.ml.forecast.settings import ForecastSettings, Target
 
 
 def test_mae_and_rmse() -> None:
@@ -32,6 +34,27 @@ def test_coverage_counts_actuals_inside_the_interval_bounds_included() -> None:
     lower = np.array([0.0, 2.0, 3.5, 3.0, 6.0])
     upper = np.array([2.0, 3.0, 4.0, 4.0, 7.0])
     assert metrics.coverage(actual, lower, upper) == pytest.approx(3 / 5)
+
+
+def test_coverage_counts_only_the_uncertain_points() -> None:
+    # Night PV: 0 forecast as [0, 0] is inside, yet says nothing about the day's interval.
+    actual = np.array([0.0, 0.0, 0.0, 1.0, 2.0, 3.0])
+    lower = np.array([0.0, 0.0, 0.0, 0.5, 2.5, 2.0])
+    upper = np.array([0.0, 0.0, 0.0, 1.5, 3.0, 4.0])
+    day = actual > 0
+    assert metrics.coverage(actual, lower, upper) == pytest.approx(5 / 6)
+    assert metrics.coverage(actual, lower, upper, day) == pytest.approx(2 / 3)
+    assert math.isnan(metrics.coverage(actual, lower, upper, np.zeros(6, dtype=bool)))
+    with pytest.raises(ValueError, match="shapes"):
+        metrics.coverage(actual, lower, upper, day[:3])
+
+
+def test_only_the_sunlit_hours_of_pv_are_uncertain() -> None:
+    settings = ForecastSettings(site_clock_utc_offset_h=-8.0)
+    start = datetime(2017, 6, 21, tzinfo=UTC)  # midnight at the site
+    pv = uncertain_hours(Target.PV, settings, start, 24)
+    assert not pv[:4].any() and pv[8:17].all() and not pv[21:].any()
+    assert uncertain_hours(Target.LOAD, settings, start, 24).all()
 
 
 def test_shapes_must_match() -> None:

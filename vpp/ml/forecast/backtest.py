@@ -25,8 +25,10 @@ from vpp.ml.forecast.models import (
     SeriesWindow,
     SiteWindow,
     make_forecaster,
+    solar_site,
 )
 from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
+from vpp.ml.forecast.solar import clear_sky_ghi
 
 FloatArray = npt.NDArray[np.float64]
 WEEK_H = 168
@@ -164,15 +166,35 @@ def evaluate(
         if progress:
             progress(kind.value, len(chunk))
 
+    uncertain = np.vstack(
+        [
+            uncertain_hours(target, settings, start + timedelta(hours=o), plan.horizon)
+            for o in origins
+        ]
+    )
     scored = []
     for i, s in enumerate(series):
         actual = np.vstack([s.values[o : o + plan.horizon] for o in origins])
         naive = np.vstack([seasonal_naive(s.values, o, plan.horizon, plan.season) for o in origins])
         weekly = np.vstack([seasonal_naive(s.values, o, plan.horizon, WEEK_H) for o in origins])
         q = forecasts[i]
-        scores = metrics.score(actual, q[:, :, 0], q[:, :, 1], q[:, :, 2], naive)
+        scores = metrics.score(
+            actual, q[:, :, 0], q[:, :, 1], q[:, :, 2], naive, uncertain=uncertain
+        )
         scored.append(SeriesScores(s.series_id, scores, metrics.mase(actual, q[:, :, 1], weekly)))
     return Evaluation(kind, target, scored, fit_s, predict_s, len(origins), forecaster, forecasts)
+
+
+def uncertain_hours(
+    target: Target, settings: ForecastSettings, start: datetime, hours: int
+) -> npt.NDArray[np.bool_]:
+    """The hours from `start` whose value is not known in advance: for PV those with the
+    sun above the site's horizon (astronomy: its clear-sky irradiance is positive), for
+    load every hour. The interval coverage counts these only."""
+    if target is not Target.PV:
+        return np.ones(hours, dtype=bool)
+    sun_up: npt.NDArray[np.bool_] = clear_sky_ghi(solar_site(settings), start, hours) > 0.0
+    return sun_up
 
 
 def seasonal_naive(values: FloatArray, origin: int, horizon: int, season: int) -> FloatArray:

@@ -9,6 +9,9 @@ Arrays are shaped (origins, horizon): one row per forecast origin, one column pe
   baseline; the design's target is <= 0.8. (This is Hyndman's MASE with the scale taken
   on the test origins instead of the training sample, so it is a plain ratio of MAEs.)
 - Coverage of the 80 % interval: the share of actuals within [q10, q90]; 0.8 is perfect.
+  It counts only the points the caller marks as uncertain: PV at night is 0 and forecast
+  as 0, so counting those (over half the hours) would call any daytime interval
+  calibrated.
 """
 
 from __future__ import annotations
@@ -51,21 +54,39 @@ def mase(actual: FloatArray, predicted: FloatArray, naive: FloatArray) -> float:
     return mae(actual, predicted) / naive_mae
 
 
-def coverage(actual: FloatArray, lower: FloatArray, upper: FloatArray) -> float:
-    """The share of actuals within [lower, upper] (bounds included)."""
+def coverage(
+    actual: FloatArray,
+    lower: FloatArray,
+    upper: FloatArray,
+    where: npt.NDArray[np.bool_] | None = None,
+) -> float:
+    """The share of actuals within [lower, upper] (bounds included), over the points
+    `where` is true (all by default); NaN if it marks none."""
     _check(actual, lower)
     _check(actual, upper)
-    return float(np.mean((actual >= lower) & (actual <= upper)))
+    inside = (actual >= lower) & (actual <= upper)
+    if where is None:
+        return float(np.mean(inside))
+    if where.shape != actual.shape:
+        raise ValueError(f"shapes differ: {actual.shape} vs {where.shape}")
+    return float(np.mean(inside[where])) if where.any() else math.nan
 
 
 def score(
-    actual: FloatArray, q10: FloatArray, q50: FloatArray, q90: FloatArray, naive: FloatArray
+    actual: FloatArray,
+    q10: FloatArray,
+    q50: FloatArray,
+    q90: FloatArray,
+    naive: FloatArray,
+    *,
+    uncertain: npt.NDArray[np.bool_] | None = None,
 ) -> Scores:
+    """The metrics; the coverage counts the `uncertain` points only (all by default)."""
     return Scores(
         mae=mae(actual, q50),
         rmse=rmse(actual, q50),
         mase=mase(actual, q50, naive),
-        coverage_80=coverage(actual, q10, q90),
+        coverage_80=coverage(actual, q10, q90, uncertain),
         naive_mae=mae(actual, naive),
         points=int(actual.size),
     )
