@@ -53,7 +53,9 @@ def test_only_the_sunlit_hours_of_pv_are_uncertain() -> None:
     settings = ForecastSettings(site_clock_utc_offset_h=-8.0)
     start = datetime(2017, 6, 21, tzinfo=UTC)  # midnight at the site
     pv = uncertain_hours(Target.PV, settings, start, 24)
-    assert not pv[:4].any() and pv[8:17].all() and not pv[21:].any()
+    assert not pv[:4].any()
+    assert pv[8:17].all()
+    assert not pv[21:].any()
     assert uncertain_hours(Target.LOAD, settings, start, 24).all()
 
 
