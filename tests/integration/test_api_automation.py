@@ -1,6 +1,7 @@
 """The automation, decisions and forecasts over GraphQL with real Keycloak tokens: only an
 admin switches the automation (a refusal changes nothing), every role reads it, decisions
-page newest first, forecasts come with their quantile bands."""
+page newest first, forecasts come with their quantile bands, and the flexibility envelope
+follows a home's forecast net load."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.integration.api_support import RUN, Tokens
-from tests.integration.test_api_graphql import gql
+from tests.integration.api_support import RUN, Tokens, publish_live, reading
+from tests.integration.test_api_graphql import CREATE, gql, node_input
 from vpp.api.state import ApiState
+from vpp.bus.channels import RedisNames
 from vpp.ml.forecast.documents import FORECASTS
 from vpp.optimize.documents import AUTOMATION, DECISIONS, SWITCH_ID, DecisionRecord
 from vpp.optimize.models import GuardChange, GuardRule
@@ -156,3 +158,75 @@ async def test_forecasts_come_with_their_quantile_bands(
     assert forecast["fallbackReason"] is None
     assert len(forecast["points"]) == 24
     assert all(p["p10"] <= p["p50"] <= p["p90"] for p in forecast["points"])
+
+
+async def test_a_horizon_cuts_the_forecast_to_its_first_hours(
+    client: httpx.AsyncClient, tokens: Tokens, state: ApiState
+) -> None:
+    series = f"{RUN}-f2"
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    await state.db[FORECASTS].insert_one(forecast_doc(series, "pv_kw", start, [1.0] * 24))
+    query = """query($s: ID!, $h: Int) { forecasts(seriesId: $s, target: PV, horizon: $h) {
+        points { at p50 } } }"""
+    viewer = await tokens.headers("viewer")
+    (six,) = (await gql(client, query, {"s": series, "h": 6}, viewer)).json()["data"]["forecasts"]
+    assert [p["at"] for p in six["points"]] == [
+        (start + timedelta(hours=k)).isoformat() for k in range(6)
+    ]
+    (whole,) = (await gql(client, query, {"s": series}, viewer)).json()["data"]["forecasts"]
+    assert len(whole["points"]) == 24
+    bad = (await gql(client, query, {"s": series, "h": 0}, viewer)).json()
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "between 1 and 168" in bad["errors"][0]["message"]
+
+
+def forecast_doc(series: str, target: str, start: datetime, q50: list[float]) -> dict[str, object]:
+    return {
+        "cycle_id": f"{RUN}-fc",
+        "series_id": series,
+        "target": target,
+        "issued_at": start,
+        "start": start,
+        "step_minutes": 60,
+        "q10": [0.8 * v for v in q50],
+        "q50": q50,
+        "q90": [1.2 * v + 0.1 for v in q50],
+        "model_name": f"{target}-lightgbm",
+        "model_version": 1,
+        "model_kind": "lightgbm",
+        "history_end": start,
+    }
+
+
+async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_pv(
+    client: httpx.AsyncClient, tokens: Tokens, state: ApiState, names: RedisNames
+) -> None:
+    """A 5 kW / 20 kWh battery at 50 % (8 kWh above the 10 % floor, 7.2 after losses):
+    with zero export (the default) it gives its home's forecast net load, capped at 5 kW,
+    and nothing in the PV surplus; it can take 5 kW every hour (8 kWh of room, 8.9 before
+    losses). Nodes of other tests have no forecasts, so give nothing under zero export."""
+    dc_id = f"{RUN}-flex"
+    admin = await tokens.headers("admin")
+    created = await gql(
+        client, CREATE, {"input": node_input(dc_id, capacityKw=5.0, batteryKwh=20.0)}, admin
+    )
+    assert "errors" not in created.json(), created.json()
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    load = [3.0, 7.0, 1.0] + [2.0] * 21
+    pv = [1.0, 0.0, 4.0] + [0.0] * 21
+    for target, values in (("load_kw", load), ("pv_kw", pv)):
+        await state.db[FORECASTS].insert_one(forecast_doc(dc_id, target, hour, values))
+    await publish_live(state.redis, names, [reading(dc_id, soc=50.0)])
+    query = """{ flexibility { nodes forecastNodes
+        hours { at upKw downKw upKwh downKwh netLoadKw } } }"""
+    body = (await gql(client, query, None, await tokens.headers("viewer"))).json()
+    assert "errors" not in body, body
+    flex = body["data"]["flexibility"]
+    assert flex["forecastNodes"] == 1
+    hours = flex["hours"]
+    assert len(hours) == 24
+    assert hours[0]["at"] == hour.isoformat()
+    assert [h["upKw"] for h in hours[:4]] == pytest.approx([2.0, 5.0, 0.0, 2.0])
+    # 2 + 5 kWh, then the 7.2 stored bound the run of calls.
+    assert [h["upKwh"] for h in hours[:4]] == pytest.approx([2.0, 7.0, 7.0, 7.2])
+    assert all(h["downKw"] >= 5.0 for h in hours)

@@ -21,6 +21,8 @@ from vpp.graphql.types.pagination import Connection, Edge, PageInfo
 from vpp.graphql.types.telemetry import Telemetry, TelemetryBucket, TelemetryRange
 from vpp.ml.forecast.documents import FLEET_SERIES
 from vpp.ml.forecast.settings import Target
+from vpp.ml.rl.settings import rl_settings
+from vpp.optimize.guard import GuardLimits
 from vpp.optimize.settings import optimize_settings
 from vpp.services import automation as automation_service
 from vpp.services import forecasts as forecast_service
@@ -150,8 +152,14 @@ async def resolve_forecasts(
     info: Info[Context, None],
     series_id: strawberry.ID = FLEET_ID,
     target: Target | None = None,
+    horizon: Annotated[
+        int | None,
+        strawberry.argument(description="Only the steps within this many hours (1-168)"),
+    ] = None,
 ) -> list[Forecast]:
-    found = await forecast_service.latest_forecasts(info.context.state.db, str(series_id), target)
+    found = await forecast_service.latest_forecasts(
+        info.context.state.db, str(series_id), target, horizon
+    )
     return [Forecast.from_view(f) for f in found]
 
 
@@ -170,8 +178,9 @@ async def resolve_flexibility(info: Info[Context, None]) -> Flexibility:
         state.redis,
         state.names,
         offline_after_s=state.settings.ingest.offline_after_s,
-        soc_min=options.soc_min,
-        soc_max=options.soc_max,
+        limits=GuardLimits.from_settings(
+            options, zero_export=rl_settings(state.settings).zero_export
+        ),
         now=datetime.now(UTC),
     )
     return Flexibility.from_stored(found)
@@ -276,7 +285,10 @@ class Query:
     flexibility: Flexibility = strawberry.field(
         resolver=resolve_flexibility,
         permission_classes=[IsViewer],
-        description="How much the online batteries can charge or discharge now, and for how long",
+        description=(
+            "How much the online batteries can charge or discharge now, and for how long, "
+            "and hour by hour over the next day"
+        ),
     )
     automation: Automation = strawberry.field(
         resolver=resolve_automation,

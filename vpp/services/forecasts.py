@@ -1,20 +1,34 @@
 """The forecasting use cases as the API serves them: the newest forecasts of a node or the
 fleet with their quantile bands, the model registry with its backtest metrics, and the
-flexibility envelope (how much the fleet's batteries can charge or discharge now and how
-long they can keep it up).
+flexibility envelope: how much the fleet's batteries can charge or discharge now and how
+long they can keep it up, and hour by hour over the next day from their state of charge
+and their homes' forecasts.
+
+The hourly envelope answers "if I call the fleet in this hour alone, how many kW can it
+give (up: discharge) or take (down: charge) for the whole hour?", on top of idle
+batteries, within the limits the automation's guard applies (`vpp.optimize.guard`): the
+SOC band, the node's and the fleet's kW limits, the round-trip efficiency and, with
+zero export, no discharge beyond the home's own net load, here its forecast median (load
+minus PV). A node without both forecasts for an hour offers no up kW under zero export:
+the envelope promises only what it can see. The kWh columns add the hours up to each one,
+each battery bounded by its stored energy (or room), which a run of calls shares.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
 
 from vpp.bus.channels import RedisNames
 from vpp.ml.forecast.documents import FLEET_SERIES, FORECASTS, MODELS
+from vpp.ml.forecast.history import hour_floor
 from vpp.ml.forecast.settings import Target
+from vpp.optimize.fleet import NodeForecast
+from vpp.optimize.fleet import latest_forecasts as latest_node_forecasts
+from vpp.optimize.guard import GuardLimits
 from vpp.services.errors import InvalidInputError
 from vpp.services.nodes import check_node_id
 from vpp.store.database import Database
@@ -22,6 +36,8 @@ from vpp.store.documents import NODES
 from vpp.store.live_state import read_live_states
 
 MAX_MODELS = 200
+MAX_HORIZON_H = 168
+ENVELOPE_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -39,13 +55,31 @@ class ForecastView:
     model_version: int | None
     fallback_reason: str | None
 
+    def within(self, hours: int) -> ForecastView:
+        """The steps that start less than `hours` after the first."""
+        steps = -(-hours * 60 // self.step_minutes)  # ceil: a partial step still starts inside
+        return replace(self, q10=self.q10[:steps], q50=self.q50[:steps], q90=self.q90[:steps])
+
+    def median_at(self, at: datetime) -> float | None:
+        """The median of the step starting at `at`, None outside the forecast."""
+        offset = (at - self.start).total_seconds() / 60.0
+        i, rest = divmod(offset, self.step_minutes)
+        if rest or not 0 <= i < len(self.q50):
+            return None
+        return self.q50[int(i)]
+
 
 async def latest_forecasts(
-    db: Database, series_id: str, target: Target | None = None
+    db: Database, series_id: str, target: Target | None = None, horizon_h: int | None = None
 ) -> list[ForecastView]:
-    """The newest forecast of each target (or of one) for a node or `fleet`."""
+    """The newest forecast of each target (or of one) for a node or `fleet`; with
+    `horizon_h`, only its steps that start within that many hours of its first."""
     if series_id != FLEET_SERIES:
         check_node_id(series_id, "seriesId")
+    if horizon_h is not None and not 1 <= horizon_h <= MAX_HORIZON_H:
+        raise InvalidInputError.for_field(
+            "horizon", f"must be between 1 and {MAX_HORIZON_H} hours, not {horizon_h}"
+        )
     targets = [target] if target is not None else list(Target)
     found = []
     for t in targets:
@@ -53,7 +87,8 @@ async def latest_forecasts(
             {"series_id": series_id, "target": t.value}, sort=[("issued_at", -1)]
         )
         if doc is not None:
-            found.append(_view(doc))
+            view = _view(doc)
+            found.append(view if horizon_h is None else view.within(horizon_h))
     return found
 
 
@@ -113,6 +148,18 @@ async def models(db: Database, kind: str | None = None, last: int = 50) -> list[
 
 
 @dataclass(frozen=True)
+class FlexibilityHour:
+    """What the fleet can give or take in one hour, called in that hour alone."""
+
+    at: datetime  # the hour's start
+    up_kw: float  # most it can discharge through the hour
+    down_kw: float  # most it can charge through the hour
+    up_kwh: float  # most energy it can deliver from now to this hour's end
+    down_kwh: float  # most it can absorb from now to this hour's end
+    net_load_kw: float | None  # the fleet's forecast median load minus PV, if forecast
+
+
+@dataclass(frozen=True)
 class Flexibility:
     """What the online batteries can do from their current state of charge."""
 
@@ -124,6 +171,19 @@ class Flexibility:
     charge_hours: float | None  # how long charge_kw could be held (energy / power)
     discharge_hours: float | None
     computed_at: datetime
+    forecast_nodes: int  # of `nodes`, those with a load and PV forecast for the envelope
+    hours: list[FlexibilityHour]
+
+
+@dataclass(frozen=True)
+class EnvelopeBattery:
+    """One online battery as the envelope sees it."""
+
+    kw: float  # the most it may be asked for, either way
+    stored_kwh: float  # deliverable above the SOC floor, after losses
+    room_kwh: float  # absorbable below the SOC ceiling, before losses
+    # The home's forecast net load for each envelope hour, None where not forecast.
+    net_load_kw: list[float | None]
 
 
 async def flexibility(
@@ -132,8 +192,7 @@ async def flexibility(
     names: RedisNames,
     *,
     offline_after_s: float,
-    soc_min: float,
-    soc_max: float,
+    limits: GuardLimits,
     now: datetime,
 ) -> Flexibility:
     registry = {
@@ -141,24 +200,35 @@ async def flexibility(
         async for doc in db[NODES].find({}, {"dc_id": 1, "capacity_kw": 1, "battery_kwh": 1})
     }
     states = await read_live_states(redis, names, list(registry), offline_after_s, now=now)
-    count = 0
+    online = [s for s in states if s.online and s.reading is not None]
+    first_hour = hour_floor(now)
+    slots = [first_hour + timedelta(hours=k) for k in range(ENVELOPE_HOURS)]
+    forecasts = await latest_node_forecasts(db, {s.dc_id for s in online}, now)
+    batteries = []
     charge_kw = discharge_kw = charge_kwh = discharge_kwh = 0.0
-    for state in states:
-        if not state.online or state.reading is None:
-            continue
+    for state in online:
+        assert state.reading is not None
         node = registry[state.dc_id]
         kwh = float(node.get("battery_kwh", 0.0))
         kw = float(node.get("capacity_kw", 0.0))
         soc = state.reading.soc / 100.0
-        room = max(0.0, soc_max - soc) * kwh
-        stored = max(0.0, soc - soc_min) * kwh
-        count += 1
+        room = max(0.0, limits.soc_max - soc) * kwh
+        stored = max(0.0, soc - limits.soc_min) * kwh
         charge_kwh += room
         discharge_kwh += stored
         charge_kw += kw if room > 0 else 0.0
         discharge_kw += kw if stored > 0 else 0.0
+        batteries.append(
+            EnvelopeBattery(
+                kw=min(kw, limits.node_max_kw),
+                stored_kwh=stored * limits.efficiency,
+                room_kwh=room / limits.efficiency,
+                net_load_kw=node_net_load(forecasts.get(state.dc_id), slots),
+            )
+        )
+    fleet = await latest_forecasts(db, FLEET_SERIES)
     return Flexibility(
-        nodes=count,
+        nodes=len(online),
         charge_kw=charge_kw,
         discharge_kw=discharge_kw,
         charge_kwh=charge_kwh,
@@ -166,4 +236,64 @@ async def flexibility(
         charge_hours=charge_kwh / charge_kw if charge_kw else None,
         discharge_hours=discharge_kwh / discharge_kw if discharge_kw else None,
         computed_at=now,
+        forecast_nodes=sum(1 for b in batteries if any(x is not None for x in b.net_load_kw)),
+        hours=envelope(batteries, slots, limits, _fleet_net_load(fleet, slots)),
     )
+
+
+def envelope(
+    batteries: list[EnvelopeBattery],
+    slots: list[datetime],
+    limits: GuardLimits,
+    fleet_net_load: list[float | None],
+) -> list[FlexibilityHour]:
+    """The hourly envelope (see the module's docstring) over `slots`."""
+    up = [[0.0] * len(slots) for _ in batteries]
+    down = [[0.0] * len(slots) for _ in batteries]
+    for i, b in enumerate(batteries):
+        for k in range(len(slots)):
+            give = min(b.kw, b.stored_kwh)  # one hour at most: kW == kWh
+            if limits.zero_export:
+                net = b.net_load_kw[k]
+                give = min(give, max(0.0, net)) if net is not None else 0.0
+            up[i][k] = give
+            down[i][k] = min(b.kw, b.room_kwh)
+    hours = []
+    for k, at in enumerate(slots):
+        up_kw = sum(u[k] for u in up)
+        down_kw = sum(d[k] for d in down)
+        if limits.fleet_max_kw > 0:
+            up_kw, down_kw = min(up_kw, limits.fleet_max_kw), min(down_kw, limits.fleet_max_kw)
+        # A run of calls shares each battery's energy; the fleet limit bounds every hour.
+        up_kwh = sum(min(sum(u[: k + 1]), b.stored_kwh) for u, b in zip(up, batteries, strict=True))
+        down_kwh = sum(
+            min(sum(d[: k + 1]), b.room_kwh) for d, b in zip(down, batteries, strict=True)
+        )
+        if limits.fleet_max_kw > 0:
+            up_kwh = min(up_kwh, limits.fleet_max_kw * (k + 1))
+            down_kwh = min(down_kwh, limits.fleet_max_kw * (k + 1))
+        hours.append(FlexibilityHour(at, up_kw, down_kw, up_kwh, down_kwh, fleet_net_load[k]))
+    return hours
+
+
+def node_net_load(forecast: NodeForecast | None, slots: list[datetime]) -> list[float | None]:
+    """The home's forecast load minus PV in each slot; None without both."""
+    if forecast is None or forecast.load_kw is None or forecast.pv_kw is None:
+        return [None] * len(slots)
+    out: list[float | None] = []
+    for at in slots:
+        k = int((at - forecast.start).total_seconds() // 3600)
+        inside = 0 <= k < min(len(forecast.load_kw), len(forecast.pv_kw))
+        out.append(forecast.load_kw[k] - forecast.pv_kw[k] if inside else None)
+    return out
+
+
+def _fleet_net_load(found: list[ForecastView], slots: list[datetime]) -> list[float | None]:
+    by_target = {f.target: f for f in found}
+    load, pv = by_target.get(Target.LOAD), by_target.get(Target.PV)
+    out: list[float | None] = []
+    for at in slots:
+        a = load.median_at(at) if load else None
+        b = pv.median_at(at) if pv else None
+        out.append(a - b if a is not None and b is not None else None)
+    return out

@@ -48,6 +48,8 @@ async def test_automation_and_forecast_reads_need_a_platform_role(query: str) ->
         ("{ decisions(first: 0) { edges { cursor } } }", "first"),
         ('{ decisions(after: "bm90LWEtY3Vyc29y") { edges { cursor } } }', "after"),
         ('{ forecasts(seriesId: "no/slash") { seriesId } }', "seriesId"),
+        ("{ forecasts(horizon: 0) { seriesId } }", "horizon"),
+        ("{ forecasts(horizon: 169) { seriesId } }", "horizon"),
         ("{ models(last: 0) { name } }", "last"),
     ],
 )

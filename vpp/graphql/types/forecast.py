@@ -9,6 +9,7 @@ import strawberry
 
 from vpp.ml.forecast.settings import Target
 from vpp.services.forecasts import Flexibility as StoredFlexibility
+from vpp.services.forecasts import FlexibilityHour as StoredFlexibilityHour
 from vpp.services.forecasts import ForecastView, ModelView
 
 strawberry.enum(Target, name="ForecastTarget", description="What is forecast (average kW per hour)")
@@ -80,6 +81,32 @@ class Model:
         )
 
 
+@strawberry.type(
+    description=(
+        "What the online batteries can give (up) or take (down) in one hour, called in that "
+        "hour alone, within the guard's limits; with zero export a home gives no more than "
+        "its forecast net load"
+    )
+)
+class FlexibilityHour:
+    at: datetime = strawberry.field(description="Start of the hour")
+    up_kw: float = strawberry.field(description="Most the fleet can discharge through the hour")
+    down_kw: float = strawberry.field(description="Most the fleet can charge through the hour")
+    up_kwh: float = strawberry.field(
+        description="Most energy the fleet can deliver from now to the end of the hour"
+    )
+    down_kwh: float = strawberry.field(
+        description="Most energy the fleet can absorb from now to the end of the hour"
+    )
+    net_load_kw: float | None = strawberry.field(
+        description="The fleet's forecast median load minus PV; null if not forecast"
+    )
+
+    @classmethod
+    def from_stored(cls, h: StoredFlexibilityHour) -> FlexibilityHour:
+        return cls(**h.__dict__)
+
+
 @strawberry.type(description="What the online batteries can do now, from their state of charge")
 class Flexibility:
     nodes: int
@@ -90,7 +117,14 @@ class Flexibility:
     charge_hours: float | None
     discharge_hours: float | None
     computed_at: datetime
+    forecast_nodes: int = strawberry.field(
+        description="Of the nodes, those whose load and PV forecasts feed the hourly envelope"
+    )
+    hours: list[FlexibilityHour] = strawberry.field(
+        description="The next 24 hours, from the one holding computedAt"
+    )
 
     @classmethod
     def from_stored(cls, f: StoredFlexibility) -> Flexibility:
-        return cls(**f.__dict__)
+        fields = {k: v for k, v in f.__dict__.items() if k != "hours"}
+        return cls(**fields, hours=[FlexibilityHour.from_stored(h) for h in f.hours])

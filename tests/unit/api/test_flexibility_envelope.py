@@ -1,0 +1,103 @@
+"""The hourly flexibility envelope on batteries small enough to check by hand: the SOC
+band and losses bound the energy, the node's and the fleet's kW limits the power, and
+with zero export a home gives only its forecast net load (nothing where unforecast)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.unit.optimize.test_guard import LIMITS
+from vpp.ml.forecast.settings import Target
+from vpp.optimize.fleet import NodeForecast
+from vpp.optimize.guard import GuardLimits
+from vpp.services.forecasts import (
+    ENVELOPE_HOURS,
+    EnvelopeBattery,
+    ForecastView,
+    envelope,
+    node_net_load,
+)
+
+START = datetime(2026, 12, 4, 17, tzinfo=UTC)
+SLOTS = [START + timedelta(hours=k) for k in range(3)]
+
+
+def limits(**changes: Any) -> GuardLimits:
+    """The guard tests' limits (SOC band 10-90 %, no fleet limit, 90 % efficiency, no
+    zero export) with 5 kW per node."""
+    return replace(LIMITS, **{"node_max_kw": 5.0, **changes})
+
+
+def battery(kw: float, stored: float, room: float, net: list[float | None]) -> EnvelopeBattery:
+    return EnvelopeBattery(kw=kw, stored_kwh=stored, room_kwh=room, net_load_kw=net)
+
+
+def test_power_then_energy_bound_each_hour_and_the_run_of_hours() -> None:
+    # 4 kW, 6 kWh deliverable, 10 kWh of room: 4 kW every hour, 6 kWh in all.
+    hours = envelope([battery(4.0, 6.0, 10.0, [1.0] * 3)], SLOTS, limits(), [None] * 3)
+    assert [h.up_kw for h in hours] == [4.0, 4.0, 4.0]
+    assert [h.up_kwh for h in hours] == [4.0, 6.0, 6.0]
+    assert [h.down_kwh for h in hours] == [4.0, 8.0, 10.0]
+    # Less stored than an hour at full power: the hour gets what is stored.
+    low = envelope([battery(4.0, 1.5, 0.0, [1.0] * 3)], SLOTS, limits(), [None] * 3)
+    assert [h.up_kw for h in low] == [1.5] * 3
+    assert [h.down_kw for h in low] == [0.0] * 3
+
+
+def test_zero_export_gives_only_the_forecast_net_load() -> None:
+    net: list[float | None] = [2.5, -1.0, None]  # evening load, a PV surplus, unforecast
+    hours = envelope([battery(4.0, 6.0, 10.0, net)], SLOTS, limits(zero_export=True), [None] * 3)
+    assert [h.up_kw for h in hours] == [2.5, 0.0, 0.0]
+    assert [h.down_kw for h in hours] == [4.0, 4.0, 4.0]  # charging exports nothing
+    assert [h.up_kwh for h in hours] == [2.5, 2.5, 2.5]
+
+
+def test_the_fleet_limit_caps_the_sum_and_its_energy() -> None:
+    two = [battery(4.0, 20.0, 20.0, [9.0] * 3), battery(4.0, 20.0, 20.0, [9.0] * 3)]
+    hours = envelope(two, SLOTS, limits(fleet_max_kw=5.0), [1.0, None, 3.0])
+    assert [h.up_kw for h in hours] == [5.0] * 3
+    assert [h.up_kwh for h in hours] == [5.0, 10.0, 15.0]
+    assert [h.net_load_kw for h in hours] == [1.0, None, 3.0]
+    assert [h.at for h in hours] == SLOTS
+
+
+def test_a_node_net_load_needs_both_forecasts_within_their_hours() -> None:
+    f = NodeForecast("c", START - timedelta(hours=1), [1.0, 2.0, 3.0], [0.5, 0.5, 4.0])
+    assert node_net_load(f, SLOTS) == [1.5, -1.0, None]  # the third slot is past the forecast
+    assert node_net_load(NodeForecast("c", START, [1.0] * 3, None), SLOTS) == [None] * 3
+    assert node_net_load(None, SLOTS) == [None] * 3
+
+
+def test_a_forecast_view_cuts_to_a_horizon_and_reads_its_hours() -> None:
+    view = ForecastView(
+        "fleet",
+        Target.LOAD,
+        "c",
+        START,
+        START,
+        60,
+        [0.0] * 24,
+        list(map(float, range(24))),
+        [9.0] * 24,
+        "m",
+        1,
+        None,
+    )
+    assert view.within(6).q50 == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    assert view.median_at(START + timedelta(hours=5)) == 5.0
+    assert view.median_at(START + timedelta(minutes=30)) is None  # not a step's start
+    assert view.median_at(START + timedelta(hours=ENVELOPE_HOURS)) is None
+    quarter = ForecastView(
+        "fleet", Target.LOAD, "c", START, START, 15, [0.0] * 8, [1.0] * 8, [2.0] * 8, "m", 1, None
+    )
+    assert len(quarter.within(1).q50) == 4
+
+
+@pytest.mark.parametrize("kw", [0.0, 3.0])
+def test_an_empty_battery_gives_nothing(kw: float) -> None:
+    hours = envelope([battery(kw, 0.0, 0.0, [2.0] * 3)], SLOTS, limits(), [None] * 3)
+    assert all(h.up_kw == h.down_kw == h.up_kwh == 0.0 for h in hours)
