@@ -1,22 +1,26 @@
 """The automation, decisions and forecasts over GraphQL with real Keycloak tokens: only an
 admin switches the automation (a refusal changes nothing), every role reads it, decisions
-page newest first, forecasts come with their quantile bands, and the flexibility envelope
-follows a home's forecast net load."""
+page newest first, forecasts come with their quantile bands, the newest stored backtest is
+the forecast metrics, and the flexibility envelope follows a home's forecast net load."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from typer.testing import CliRunner
 
 from tests.integration.api_support import RUN, Tokens, publish_live, reading
 from tests.integration.test_api_graphql import CREATE, gql, node_input
 from vpp.api.state import ApiState
 from vpp.bus.channels import RedisNames
-from vpp.ml.forecast.documents import FORECASTS
+from vpp.config import get_settings
+from vpp.ml.forecast.command import forecast_app
+from vpp.ml.forecast.documents import BACKTESTS, FORECASTS
 from vpp.optimize.documents import AUTOMATION, DECISIONS, SWITCH_ID, DecisionRecord
 from vpp.optimize.models import GuardChange, GuardRule
 
@@ -230,3 +234,69 @@ async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_
     # 2 + 5 kWh, then the 7.2 stored bound the run of calls.
     assert [h["upKwh"] for h in hours[:4]] == pytest.approx([2.0, 7.0, 7.0, 7.2])
     assert all(h["downKw"] >= 5.0 for h in hours)
+
+
+METRICS = """query($t: ForecastTarget) { forecastMetrics(target: $t) {
+    testFrom testUntil horizonHours strideHours buildings
+    rows { target series model mae mase maseWeekly coverage80 origins }
+    best { target model mase meetsTarget } } }"""
+
+
+async def test_forecast_metrics_are_the_newest_stored_backtest(
+    client: httpx.AsyncClient, tokens: Tokens, state: ApiState
+) -> None:
+    """`vpp forecast backtest` stores its table; a viewer reads it, cut to a target."""
+    before = datetime.now(UTC)
+    get_settings.cache_clear()
+    args = ["backtest", "-t", "load_kw", "-m", "seasonal_naive", "--buildings", "1,2"]
+    try:
+        # The command runs its own event loop: give it a thread.
+        result = await asyncio.to_thread(
+            CliRunner().invoke, forecast_app, [*args, "--stride", "97"]
+        )
+        assert result.exit_code == 0, result.output
+        assert f"stored in {BACKTESTS}" in result.output
+        viewer = await tokens.headers("viewer")
+        body = (await gql(client, METRICS, {"t": "LOAD"}, viewer)).json()
+        assert "errors" not in body, body
+        m = body["data"]["forecastMetrics"]
+        assert (m["testFrom"], m["testUntil"]) == (
+            "2017-05-01T00:00:00+00:00",
+            "2017-07-31T23:00:00+00:00",
+        )
+        assert (m["horizonHours"], m["strideHours"], m["buildings"]) == (24, 97, [1, 2])
+        assert [(r["series"], r["model"]) for r in m["rows"]] == [
+            ("2 homes", "SEASONAL_NAIVE"),
+            ("fleet", "SEASONAL_NAIVE"),
+        ]
+        # The naive against itself: MASE 1 by definition, whatever the data.
+        assert all(r["mase"] == pytest.approx(1.0) and r["origins"] > 0 for r in m["rows"])
+        assert m["best"] == [
+            {
+                "target": "LOAD",
+                "model": "SEASONAL_NAIVE",
+                "mase": pytest.approx(1.0),
+                "meetsTarget": False,
+            }
+        ]
+        pv = (await gql(client, METRICS, {"t": "PV"}, viewer)).json()["data"]["forecastMetrics"]
+        assert (pv["rows"], pv["best"]) == ([], [])
+        # A validation run is for choosing settings: it is not stored.
+        validation = await asyncio.to_thread(
+            CliRunner().invoke, forecast_app, [*args, "--stride", "301", "--validation"]
+        )
+        assert validation.exit_code == 0, validation.output
+        again = (await gql(client, METRICS, {"t": "LOAD"}, viewer)).json()
+        assert again["data"]["forecastMetrics"]["strideHours"] == 97
+    finally:
+        get_settings.cache_clear()
+        await state.db[BACKTESTS].delete_many({"ran_at": {"$gte": before}})
+
+
+async def test_forecast_metrics_are_null_before_any_backtest(
+    client: httpx.AsyncClient, tokens: Tokens, state: ApiState
+) -> None:
+    if await state.db[BACKTESTS].count_documents({}):
+        pytest.fail("a backtest was left in the store by an earlier test")
+    body = (await gql(client, METRICS, {}, await tokens.headers("viewer"))).json()
+    assert body == {"data": {"forecastMetrics": None}}

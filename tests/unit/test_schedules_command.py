@@ -1,5 +1,5 @@
-"""`vpp schedules` and `vpp forecast train|cycle` when Temporal is away: one line that says
-what and where, exit 1."""
+"""`vpp schedules` and `vpp forecast train|cycle|backtest` when Temporal or MongoDB is away:
+one line that says what and where, exit 1."""
 
 from __future__ import annotations
 
@@ -43,4 +43,23 @@ def test_an_unreachable_temporal_is_one_clear_line(
     assert result.exit_code == 1
     assert f"error: cannot reach Temporal at 127.0.0.1:{port}" in result.output
     assert "vpp stack up" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_backtest_that_cannot_store_says_so_before_it_fits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store is checked first: no minutes of fitting lost to an absent MongoDB."""
+    port = free_port()
+    monkeypatch.setenv("VPP_MONGO__PORT", str(port))
+    monkeypatch.delenv("VPP_MONGO__URI", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(forecast_app, ["backtest", "-m", "lightgbm"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert f"error: cannot reach MongoDB at 127.0.0.1:{port} to store the table" in result.output
+    assert "--no-store" in result.output
+    assert "homes + fleet" not in result.output  # the run never started
     assert "Traceback" not in result.output

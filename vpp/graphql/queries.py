@@ -15,7 +15,7 @@ from vpp.graphql.types.automation import Automation, Decision
 from vpp.graphql.types.caller import Caller
 from vpp.graphql.types.dispatch import Dispatch, DispatchCommand
 from vpp.graphql.types.enums import Bucket, DispatchStatus
-from vpp.graphql.types.forecast import Flexibility, Forecast, Model
+from vpp.graphql.types.forecast import Flexibility, Forecast, ForecastMetrics, Model
 from vpp.graphql.types.node import Node
 from vpp.graphql.types.pagination import Connection, Edge, PageInfo
 from vpp.graphql.types.telemetry import Telemetry, TelemetryBucket, TelemetryRange
@@ -170,6 +170,13 @@ async def resolve_models(
     return [Model.from_view(m) for m in found]
 
 
+async def resolve_forecast_metrics(
+    info: Info[Context, None], target: Target | None = None
+) -> ForecastMetrics | None:
+    found = await forecast_service.latest_backtest(info.context.state.db, target)
+    return None if found is None else ForecastMetrics.from_stored(found)
+
+
 async def resolve_flexibility(info: Info[Context, None]) -> Flexibility:
     state = info.context.state
     options = optimize_settings(state.settings)
@@ -281,6 +288,14 @@ class Query:
         resolver=resolve_models,
         permission_classes=[IsViewer],
         description="Trained models (kind: forecast, policy), newest first, with their metrics",
+    )
+    forecast_metrics: ForecastMetrics | None = strawberry.field(
+        resolver=resolve_forecast_metrics,
+        permission_classes=[IsViewer],
+        description=(
+            "The newest backtest's table (of one target, or both) and the model it chose "
+            "per target; null until `vpp forecast backtest` has stored one"
+        ),
     )
     flexibility: Flexibility = strawberry.field(
         resolver=resolve_flexibility,

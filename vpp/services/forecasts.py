@@ -1,8 +1,8 @@
 """The forecasting use cases as the API serves them: the newest forecasts of a node or the
-fleet with their quantile bands, the model registry with its backtest metrics, and the
-flexibility envelope: how much the fleet's batteries can charge or discharge now and how
-long they can keep it up, and hour by hour over the next day from their state of charge
-and their homes' forecasts.
+fleet with their quantile bands, the model registry with its held-out metrics, the newest
+backtest's table (`vpp forecast backtest`), and the flexibility envelope: how much the
+fleet's batteries can charge or discharge now and how long they can keep it up, and hour
+by hour over the next day from their state of charge and their homes' forecasts.
 
 The hourly envelope answers "if I call the fleet in this hour alone, how many kW can it
 give (up: discharge) or take (down: charge) for the whole hour?", on top of idle
@@ -23,7 +23,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from vpp.bus.channels import RedisNames
-from vpp.ml.forecast.documents import FLEET_SERIES, FORECASTS, MODELS
+from vpp.ml.forecast.documents import BACKTESTS, FLEET_SERIES, FORECASTS, MODELS, BacktestRun
 from vpp.ml.forecast.history import hour_floor
 from vpp.ml.forecast.settings import Target
 from vpp.optimize.fleet import NodeForecast
@@ -145,6 +145,23 @@ async def models(db: Database, kind: str | None = None, last: int = 50) -> list[
             )
         )
     return result
+
+
+async def latest_backtest(db: Database, target: Target | None = None) -> BacktestRun | None:
+    """The newest stored backtest, its rows and winners cut to `target` if given; None if
+    none has been stored."""
+    doc = await db[BACKTESTS].find_one({}, {"_id": 0}, sort=[("ran_at", -1)])
+    if doc is None:
+        return None
+    run = BacktestRun.model_validate(doc)
+    if target is None:
+        return run
+    return run.model_copy(
+        update={
+            "rows": [r for r in run.rows if r.target is target],
+            "best": {t: k for t, k in run.best.items() if t is target},
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ async def test_automation_mutations_need_admin(mutation: str, role: Role) -> Non
         "{ forecasts { seriesId } }",
         "{ models { name } }",
         "{ flexibility { nodes } }",
+        "{ forecastMetrics { ranAt } }",
     ],
 )
 async def test_automation_and_forecast_reads_need_a_platform_role(query: str) -> None:

@@ -7,12 +7,18 @@ from datetime import datetime, timedelta
 
 import strawberry
 
-from vpp.ml.forecast.settings import Target
+from vpp.ml.forecast.documents import BacktestRow as StoredBacktestRow
+from vpp.ml.forecast.documents import BacktestRun
+from vpp.ml.forecast.settings import ModelKind, Target
 from vpp.services.forecasts import Flexibility as StoredFlexibility
 from vpp.services.forecasts import FlexibilityHour as StoredFlexibilityHour
 from vpp.services.forecasts import ForecastView, ModelView
 
 strawberry.enum(Target, name="ForecastTarget", description="What is forecast (average kW per hour)")
+strawberry.enum(ModelKind, name="ForecastModelKind", description="A kind of forecasting model")
+
+# The design's accuracy target: MASE against the seasonal naive.
+MASE_TARGET = 0.8
 
 
 @strawberry.type(description="One forecast step: the median and the 80 % band")
@@ -78,6 +84,91 @@ class Model:
             champion=v.champion,
             trained_at=v.trained_at,
             metrics=[Metric(name=k, value=x) for k, x in sorted(v.metrics.items())],
+        )
+
+
+@strawberry.type(description="One model's backtest scores on one target, homes' mean or fleet")
+class BacktestRow:
+    target: Target
+    series: str = strawberry.field(description="`<n> homes` (the mean over them) or `fleet`")
+    model: ModelKind
+    mae: float = strawberry.field(description="Mean absolute error of the median, kW")
+    rmse: float = strawberry.field(description="Root mean squared error of the median, kW")
+    mase: float | None = strawberry.field(
+        description="MAE over the 24 h seasonal naive's on the same points (< 1 beats it)"
+    )
+    mase_weekly: float | None = strawberry.field(description="The same against the 168 h naive")
+    coverage80: float | None = strawberry.field(
+        description="Share of actuals within the 80 % band (PV: daylight hours only)"
+    )
+    fit_seconds: float
+    predict_seconds: float = strawberry.field(description="To forecast every origin")
+    origins: int
+
+    @classmethod
+    def from_stored(cls, r: StoredBacktestRow) -> BacktestRow:
+        return cls(
+            target=r.target,
+            series=r.series,
+            model=r.model,
+            mae=r.mae,
+            rmse=r.rmse,
+            mase=r.mase,
+            mase_weekly=r.mase_168,
+            coverage80=r.coverage_80,
+            fit_seconds=r.fit_s,
+            predict_seconds=r.predict_s,
+            origins=r.origins,
+        )
+
+
+@strawberry.type(description="The model a backtest chose for a target: the lowest homes' MASE")
+class BestModel:
+    target: Target
+    model: ModelKind
+    mase: float | None = strawberry.field(description="Its mean MASE over the homes")
+    meets_target: bool = strawberry.field(description="MASE at most 0.8, the design's target")
+
+
+@strawberry.type(
+    description=(
+        "The newest `vpp forecast backtest`: fitted on the hours before testFrom, "
+        "forecast every strideHours to testUntil, horizonHours ahead"
+    )
+)
+class ForecastMetrics:
+    ran_at: datetime
+    test_from: datetime
+    test_until: datetime
+    horizon_hours: int
+    stride_hours: int
+    buildings: list[int]
+    rows: list[BacktestRow]
+    best: list[BestModel]
+
+    @classmethod
+    def from_stored(cls, run: BacktestRun) -> ForecastMetrics:
+        chosen = []
+        for target, kind in run.best.items():
+            homes = [r for r in run.rows if r.target is target and r.model is kind]
+            mase = next((r.mase for r in homes if r.series != "fleet"), None)
+            chosen.append(
+                BestModel(
+                    target=target,
+                    model=kind,
+                    mase=mase,
+                    meets_target=mase is not None and mase <= MASE_TARGET,
+                )
+            )
+        return cls(
+            ran_at=run.ran_at,
+            test_from=run.test_from,
+            test_until=run.test_until,
+            horizon_hours=run.horizon_h,
+            stride_hours=run.stride_h,
+            buildings=run.buildings,
+            rows=[BacktestRow.from_stored(r) for r in run.rows],
+            best=chosen,
         )
 
 

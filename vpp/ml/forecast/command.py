@@ -2,7 +2,8 @@
 
 - `vpp forecast backtest`: the rolling-origin backtest on the CityLearn year (train on
   the first nine months, test the last three), every model, load and PV, per building and
-  for the fleet; prints the table and the best model per target.
+  for the fleet; prints the table and the best model per target, and stores it in
+  `forecast_backtests`, where the API's `forecastMetrics` reads the newest.
 - `vpp forecast train`: run `TrainForecastWorkflow` now (as the daily schedule does).
 - `vpp forecast cycle`: run `ForecastCycleWorkflow` now (as the 15-minute schedule does).
 - `vpp forecast import-citylearn` = `vpp data import citylearn`: back-fill the homes.
@@ -22,6 +23,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from vpp.config import Settings, get_settings
+from vpp.ml.forecast.documents import BACKTESTS, BacktestRun
 from vpp.ml.forecast.settings import ModelKind, Target, forecast_settings
 
 forecast_app = typer.Typer(help="Forecasts of load and PV (darts).", no_args_is_help=True)
@@ -96,15 +98,27 @@ def backtest_command(
             "settings without looking at the test."
         ),
     ] = False,
+    store: Annotated[
+        bool,
+        typer.Option(
+            help="Store the table in MongoDB for the API's forecastMetrics (validation "
+            "runs never are)."
+        ),
+    ] = True,
 ) -> None:
     """Rolling-origin backtest: 24 h horizon, hourly; fit on Aug-Apr, test May-Jul."""
     from vpp.ml.forecast.report import run_backtest
 
-    settings = forecast_settings(get_settings())
+    platform = get_settings()
+    settings = forecast_settings(platform)
+    store = store and not validation
+    if store:
+        # Before the minutes of fitting, not after them.
+        asyncio.run(_reach_store(platform))
     logging.getLogger("darts").setLevel(logging.ERROR)
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning").setLevel(logging.ERROR)
-    rows = run_backtest(
+    run = run_backtest(
         settings,
         targets=targets or list(Target),
         kinds=models or list(ModelKind),
@@ -115,8 +129,42 @@ def backtest_command(
         validation=validation,
     )
     if json_out is not None:
+        rows = [r.model_dump(mode="json") for r in run.rows]
         json_out.write_text(json.dumps(rows, indent=2))
         typer.echo(f"table written to {json_out}")
+    if store:
+        asyncio.run(_store_backtest(platform, run))
+        typer.echo(f"stored in {BACKTESTS} (the API's forecastMetrics)")
+
+
+async def _reach_store(settings: Settings) -> None:
+    from pymongo.errors import PyMongoError
+
+    from vpp.store.database import mongo_client
+
+    client = mongo_client(settings.mongo)
+    try:
+        await client.admin.command("ping")
+    except PyMongoError as exc:
+        # The URI may hold a password: name where it comes from instead.
+        m = settings.mongo
+        where = "VPP_MONGO__URI" if m.external else f"{m.host}:{m.port}"
+        raise _fail(
+            f"cannot reach MongoDB at {where} to store the table "
+            f"(start it with vpp stack up, or pass --no-store): {type(exc).__name__}"
+        ) from exc
+    finally:
+        await client.close()
+
+
+async def _store_backtest(settings: Settings, run: BacktestRun) -> None:
+    from vpp.store.database import mongo_client
+
+    client = mongo_client(settings.mongo)
+    try:
+        await client[settings.mongo.database][BACKTESTS].insert_one(run.model_dump())
+    finally:
+        await client.close()
 
 
 # -- import ------------------------------------------------------------------------------------

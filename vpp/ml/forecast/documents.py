@@ -26,6 +26,7 @@ HISTORY = "history_hourly"
 FORECASTS = "forecasts"
 MODELS = "models"
 FORECAST_STATE = "forecast_state"
+BACKTESTS = "forecast_backtests"
 MODEL_FILES_BUCKET = "model_files"
 
 SITE_SERIES = "site"
@@ -159,6 +160,40 @@ class ForecastState(Document):
         indexes = [  # noqa: RUF012 - Beanie reads a plain class attribute
             IndexModel([("name", ASCENDING)], name="name", unique=True),
         ]
+
+
+class BacktestRow(BaseModel):
+    """One line of the backtest table: a model's scores on one target, as the mean over
+    the homes or for the fleet. None where a score is undefined (NaN)."""
+
+    target: Target
+    series: str  # "17 homes" (their mean) or "fleet"
+    model: ModelKind
+    mae: float
+    rmse: float
+    mase: float | None
+    mase_168: float | None
+    coverage_80: float | None
+    fit_s: float
+    predict_s: float
+    origins: int
+
+
+class BacktestRun(BaseModel):
+    """A `vpp forecast backtest` on the CityLearn year: fitted on the hours before
+    `test_from`, scored from there to `test_until`; `best` names each target's model with
+    the lowest mean MASE over the homes. Stored as is in `forecast_backtests` (a run a
+    day at most: no index), read newest first."""
+
+    ran_at: AwareDatetime = Field(default_factory=_now)
+    test_from: AwareDatetime
+    test_until: AwareDatetime
+    horizon_h: int
+    stride_h: int
+    lookback_h: int
+    buildings: list[int]
+    rows: list[BacktestRow]
+    best: dict[Target, ModelKind]
 
 
 DOCUMENT_MODELS: list[type[Document]] = [

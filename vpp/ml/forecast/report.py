@@ -9,6 +9,7 @@ and to forecast every origin; once as the mean over the homes and once for the f
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from vpp.ml.forecast.backtest import (
     until,
 )
 from vpp.ml.forecast.citylearn import load_year
+from vpp.ml.forecast.documents import BacktestRow, BacktestRun
 from vpp.ml.forecast.models import set_threads
 from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
 
@@ -48,7 +50,7 @@ def run_backtest(
     echo: Echo,
     per_building: bool = False,
     validation: bool = False,
-) -> list[dict[str, Any]]:
+) -> BacktestRun:
     set_threads(settings.threads)
     warnings.filterwarnings("ignore")
     logging.getLogger("darts").setLevel(logging.ERROR)
@@ -91,6 +93,7 @@ def run_backtest(
     echo(f"done in {time.perf_counter() - t0:.0f} s")
     echo(HEADER)
     rows: list[dict[str, Any]] = []
+    winners: dict[Target, ModelKind] = {}
     for target in targets:
         for scope, fleet in ((f"{len(buildings)} homes", False), ("fleet", True)):
             for e in results[target]:
@@ -130,13 +133,28 @@ def run_backtest(
                         )
                     )
         winner = best(results[target])
+        winners[target] = winner.kind
         m = winner.mean()
         verdict = "meets" if m.mase <= 0.8 else "misses"
         echo(
             f"best for {target.value}: {winner.kind.value} (mean MASE {m.mase:.3f} over the "
             f"homes, fleet {winner.mean(fleet=True).mase:.3f}; {verdict} the 0.8 target)"
         )
-    return rows
+    return BacktestRun(
+        test_from=split,
+        test_until=first.end,
+        horizon_h=plan.horizon,
+        stride_h=stride,
+        lookback_h=plan.lookback,
+        buildings=list(buildings),
+        rows=[BacktestRow.model_validate(_defined(r)) for r in rows],
+        best=winners,
+    )
+
+
+def _defined(row: dict[str, Any]) -> dict[str, Any]:
+    """NaN (a score without points) as None: JSON and GraphQL have no NaN."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
 
 
 def _line(row: dict[str, Any]) -> str:
