@@ -140,6 +140,11 @@ async def visit_other_pages(page: Page, base_url: str, screenshots: Path) -> Non
     for name in ("Alerts", "Forecasts", "Automation"):
         await page.get_by_role("link", name=name, exact=True).click()
         await expect(page.get_by_role("heading", level=1)).to_have_text(name)
+        if name == "Forecasts":
+            # The next day's envelope always has its 24 hours; a backtest may not be stored.
+            await expect(page.get_by_test_id("flexibility-envelope")).to_be_visible()
+            stored = page.get_by_test_id("backtest")
+            await expect(stored.or_(page.get_by_text("No backtest stored yet"))).to_be_visible()
         await page.wait_for_load_state("networkidle")
         await page.screenshot(path=str(screenshots / f"{name.lower()}.png"), full_page=True)
 

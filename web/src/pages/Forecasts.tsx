@@ -34,11 +34,43 @@ interface Flexibility {
   chargeHours: number | null;
   dischargeHours: number | null;
   computedAt: string;
+  forecastNodes: number;
+  hours: { at: string; upKw: number; downKw: number; netLoadKw: number | null }[];
+}
+
+interface ForecastMetrics {
+  ranAt: string;
+  testFrom: string;
+  testUntil: string;
+  buildings: number[];
+  rows: { target: string; series: string; model: string; mae: number; mase: number | null; coverage80: number | null; fitSeconds: number; origins: number }[];
+  best: { target: string; model: string; mase: number | null; meetsTarget: boolean }[];
 }
 
 export const FORECASTS = `query($id: ID!) { forecasts(seriesId: $id) { seriesId target cycleId issuedAt model fallbackReason points { at p10 p50 p90 } } }`;
 const MODELS = `query { models(kind: "forecast", last: 20) { name version kind target champion trainedAt metrics { name value } } }`;
-const FLEX = `query { flexibility { nodes chargeKw dischargeKw chargeKwh dischargeKwh chargeHours dischargeHours computedAt } }`;
+const FLEX = `query { flexibility { nodes chargeKw dischargeKw chargeKwh dischargeKwh chargeHours dischargeHours computedAt forecastNodes hours { at upKw downKw netLoadKw } } }`;
+const BACKTEST = `query { forecastMetrics { ranAt testFrom testUntil buildings rows { target series model mae mase coverage80 fitSeconds origins } best { target model mase meetsTarget } } }`;
+
+/** Hour by hour, what the fleet can give (up) or take (down) if called in that hour. */
+function EnvelopeChart({ flex }: { flex: Flexibility }) {
+  const data = useMemo(
+    () => columns(flex.hours.map((h) => [Date.parse(h.at) / 1000, h.upKw, h.downKw, h.netLoadKw ?? NaN]), 4),
+    [flex],
+  );
+  return (
+    <Chart
+      title={`Next 24 h (kW): up = discharge, down = charge; ${flex.forecastNodes} of ${flex.nodes} batteries with forecasts`}
+      series={[
+        { label: "up", color: "#3fb950", unit: "kW" },
+        { label: "down", color: "#4ea1ff", unit: "kW" },
+        { label: "fleet net load", color: "rgba(138,148,166,0.8)", unit: "kW", dash: [4, 4] },
+      ]}
+      data={data}
+      testId="flexibility-envelope"
+    />
+  );
+}
 
 /** A quantile forecast: the median with its 80 % band. */
 export function ForecastChart({ forecast }: { forecast: Forecast }) {
@@ -68,6 +100,8 @@ export function ForecastsPage() {
   const forecasts = useQuery<{ forecasts: Forecast[] }>(FORECASTS, { id: series }, [series], 60_000);
   const models = useQuery<{ models: Model[] }>(MODELS, {}, []);
   const flex = useQuery<{ flexibility: Flexibility }>(FLEX, {}, [], 15_000);
+  const backtest = useQuery<{ forecastMetrics: ForecastMetrics | null }>(BACKTEST, {}, []);
+  const bt = backtest.data?.forecastMetrics;
   const metricNames = [...new Set((models.data?.models ?? []).flatMap((m) => m.metrics.map((x) => x.name)))];
   const f = flex.data?.flexibility;
   return (
@@ -84,6 +118,7 @@ export function ForecastsPage() {
       ) : flex.error ? null : (
         <Loading what="the flexibility" />
       )}
+      {f ? <EnvelopeChart flex={f} /> : null}
       <h2>Forecast</h2>
       <div class="toolbar">
         <label>
@@ -142,6 +177,43 @@ export function ForecastsPage() {
                       {num(m.metrics.find((x) => x.name === name)?.value, 3)}
                     </td>
                   ))}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      <h3>Backtest</h3>
+      <ErrorNote error={backtest.error ? `Backtest not available: ${backtest.error}` : null} />
+      {backtest.data && !bt ? <p class="muted">No backtest stored yet: run <code>vpp forecast backtest</code>.</p> : null}
+      {bt ? (
+        <div class="table-wrap">
+          <p class="muted small">
+            Run {time(bt.ranAt)} on buildings {bt.buildings.join(", ")}: fitted before {bt.testFrom.slice(0, 10)}, scored to {bt.testUntil.slice(0, 10)}. Chosen:{" "}
+            {bt.best.map((b) => `${label(b.target)} ${b.model.toLowerCase()} (MASE ${num(b.mase, 3)}${b.meetsTarget ? ", meets 0.8" : ", misses 0.8"})`).join("; ")}
+          </p>
+          <table class="table" data-testid="backtest">
+            <thead>
+              <tr>
+                <th>Target</th>
+                <th>Series</th>
+                <th>Model</th>
+                <th class="num">MAE kW</th>
+                <th class="num">MASE</th>
+                <th class="num">80 % coverage</th>
+                <th class="num">Fit s</th>
+              </tr>
+            </thead>
+            <tbody>
+              {bt.rows.map((r) => (
+                <tr key={`${r.target}-${r.series}-${r.model}`}>
+                  <td>{label(r.target)}</td>
+                  <td>{r.series}</td>
+                  <td>{r.model.toLowerCase()}</td>
+                  <td class="num">{num(r.mae, 3)}</td>
+                  <td class="num">{num(r.mase, 3)}</td>
+                  <td class="num">{num(r.coverage80, 3)}</td>
+                  <td class="num">{num(r.fitSeconds, 0)}</td>
                 </tr>
               ))}
             </tbody>
