@@ -189,7 +189,7 @@ def forecast_doc(series: str, target: str, start: datetime, q50: list[float]) ->
         "cycle_id": f"{RUN}-fc",
         "series_id": series,
         "target": target,
-        "issued_at": start,
+        "issued_at": datetime.now(UTC),  # the hour may have begun longer ago than a cycle
         "start": start,
         "step_minutes": 60,
         "q10": [0.8 * v for v in q50],
@@ -208,19 +208,25 @@ async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_
     """A 5 kW / 20 kWh battery at 50 % (8 kWh above the 10 % floor, 7.2 after losses):
     with zero export (the default) it gives its home's forecast net load, capped at 5 kW,
     and nothing in the PV surplus; it can take 5 kW every hour (8 kWh of room, 8.9 before
-    losses). Nodes of other tests have no forecasts, so give nothing under zero export."""
-    dc_id = f"{RUN}-flex"
+    losses). Nodes of other tests have no forecasts, so give nothing under zero export,
+    nor does a node whose newest forecast is older than two forecast cycles."""
+    dc_id, stale = f"{RUN}-flex", f"{RUN}-flex-stale"
     admin = await tokens.headers("admin")
-    created = await gql(
-        client, CREATE, {"input": node_input(dc_id, capacityKw=5.0, batteryKwh=20.0)}, admin
-    )
-    assert "errors" not in created.json(), created.json()
+    for node in (dc_id, stale):
+        created = await gql(
+            client, CREATE, {"input": node_input(node, capacityKw=5.0, batteryKwh=20.0)}, admin
+        )
+        assert "errors" not in created.json(), created.json()
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     load = [3.0, 7.0, 1.0] + [2.0] * 21
     pv = [1.0, 0.0, 4.0] + [0.0] * 21
     for target, values in (("load_kw", load), ("pv_kw", pv)):
         await state.db[FORECASTS].insert_one(forecast_doc(dc_id, target, hour, values))
-    await publish_live(state.redis, names, [reading(dc_id, soc=50.0)])
+        old = forecast_doc(stale, target, hour, values) | {
+            "issued_at": datetime.now(UTC) - timedelta(hours=1)
+        }
+        await state.db[FORECASTS].insert_one(old)
+    await publish_live(state.redis, names, [reading(n, soc=50.0) for n in (dc_id, stale)])
     query = """{ flexibility { nodes forecastNodes
         hours { at upKw downKw upKwh downKwh netLoadKw } } }"""
     body = (await gql(client, query, None, await tokens.headers("viewer"))).json()
@@ -233,7 +239,7 @@ async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_
     assert [h["upKw"] for h in hours[:4]] == pytest.approx([2.0, 5.0, 0.0, 2.0])
     # 2 + 5 kWh, then the 7.2 stored bound the run of calls.
     assert [h["upKwh"] for h in hours[:4]] == pytest.approx([2.0, 7.0, 7.0, 7.2])
-    assert all(h["downKw"] >= 5.0 for h in hours)
+    assert all(h["downKw"] >= 10.0 for h in hours)  # both can take 5 kW
 
 
 METRICS = """query($t: ForecastTarget) { forecastMetrics(target: $t) {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import strawberry
@@ -20,7 +20,7 @@ from vpp.graphql.types.node import Node
 from vpp.graphql.types.pagination import Connection, Edge, PageInfo
 from vpp.graphql.types.telemetry import Telemetry, TelemetryBucket, TelemetryRange
 from vpp.ml.forecast.documents import FLEET_SERIES
-from vpp.ml.forecast.settings import Target
+from vpp.ml.forecast.settings import Target, forecast_settings
 from vpp.ml.rl.settings import rl_settings
 from vpp.optimize.guard import GuardLimits
 from vpp.optimize.settings import optimize_settings
@@ -188,6 +188,7 @@ async def resolve_flexibility(info: Info[Context, None]) -> Flexibility:
         limits=GuardLimits.from_settings(
             options, zero_export=rl_settings(state.settings).zero_export
         ),
+        forecast_max_age=timedelta(minutes=2 * forecast_settings(state.settings).cycle_minutes),
         now=datetime.now(UTC),
     )
     return Flexibility.from_stored(found)

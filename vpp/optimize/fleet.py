@@ -175,11 +175,13 @@ async def held_nodes(db: Database, now: datetime) -> dict[str, str]:
     return {doc["dc_id"]: doc["dispatch_id"] async for doc in cursor}
 
 
-async def latest_forecasts(db: Database, ids: set[str], now: datetime) -> dict[str, NodeForecast]:
-    """The newest recent forecast of each node's load and PV (median)."""
+async def latest_forecasts(
+    db: Database, ids: set[str], now: datetime, max_age: timedelta = _FORECAST_MAX_AGE
+) -> dict[str, NodeForecast]:
+    """The newest forecast of each node's load and PV (median) issued within `max_age`."""
     newest: dict[tuple[str, str], dict[str, Any]] = {}
     cursor = db[FORECASTS].find(
-        {"issued_at": {"$gte": now - _FORECAST_MAX_AGE}},
+        {"issued_at": {"$gte": now - max_age}},
         {"series_id": 1, "target": 1, "issued_at": 1, "start": 1, "q50": 1, "cycle_id": 1},
     )
     async for doc in cursor:

@@ -210,8 +210,12 @@ async def flexibility(
     *,
     offline_after_s: float,
     limits: GuardLimits,
+    forecast_max_age: timedelta,
     now: datetime,
 ) -> Flexibility:
+    """`forecast_max_age` bounds the forecasts read: two cycles' worth finds every node's
+    newest even while a cycle is still writing, without scanning hours of them on every
+    poll."""
     registry = {
         doc["dc_id"]: doc
         async for doc in db[NODES].find({}, {"dc_id": 1, "capacity_kw": 1, "battery_kwh": 1})
@@ -220,7 +224,9 @@ async def flexibility(
     online = [s for s in states if s.online and s.reading is not None]
     first_hour = hour_floor(now)
     slots = [first_hour + timedelta(hours=k) for k in range(ENVELOPE_HOURS)]
-    forecasts = await latest_node_forecasts(db, {s.dc_id for s in online}, now)
+    forecasts = await latest_node_forecasts(
+        db, {s.dc_id for s in online}, now, max_age=forecast_max_age
+    )
     batteries = []
     charge_kw = discharge_kw = charge_kwh = discharge_kwh = 0.0
     for state in online:
@@ -265,31 +271,32 @@ def envelope(
     fleet_net_load: list[float | None],
 ) -> list[FlexibilityHour]:
     """The hourly envelope (see the module's docstring) over `slots`."""
-    up = [[0.0] * len(slots) for _ in batteries]
-    down = [[0.0] * len(slots) for _ in batteries]
-    for i, b in enumerate(batteries):
-        for k in range(len(slots)):
+    n = len(slots)
+    up_kw, down_kw = [0.0] * n, [0.0] * n
+    up_kwh, down_kwh = [0.0] * n, [0.0] * n
+    for b in batteries:
+        give_run = take_run = 0.0
+        for k in range(n):
             give = min(b.kw, b.stored_kwh)  # one hour at most: kW == kWh
             if limits.zero_export:
                 net = b.net_load_kw[k]
                 give = min(give, max(0.0, net)) if net is not None else 0.0
-            up[i][k] = give
-            down[i][k] = min(b.kw, b.room_kwh)
+            take = min(b.kw, b.room_kwh)
+            up_kw[k] += give
+            down_kw[k] += take
+            # A run of calls shares the battery's energy (or room).
+            give_run += give
+            take_run += take
+            up_kwh[k] += min(give_run, b.stored_kwh)
+            down_kwh[k] += min(take_run, b.room_kwh)
     hours = []
     for k, at in enumerate(slots):
-        up_kw = sum(u[k] for u in up)
-        down_kw = sum(d[k] for d in down)
-        if limits.fleet_max_kw > 0:
-            up_kw, down_kw = min(up_kw, limits.fleet_max_kw), min(down_kw, limits.fleet_max_kw)
-        # A run of calls shares each battery's energy; the fleet limit bounds every hour.
-        up_kwh = sum(min(sum(u[: k + 1]), b.stored_kwh) for u, b in zip(up, batteries, strict=True))
-        down_kwh = sum(
-            min(sum(d[: k + 1]), b.room_kwh) for d, b in zip(down, batteries, strict=True)
-        )
-        if limits.fleet_max_kw > 0:
-            up_kwh = min(up_kwh, limits.fleet_max_kw * (k + 1))
-            down_kwh = min(down_kwh, limits.fleet_max_kw * (k + 1))
-        hours.append(FlexibilityHour(at, up_kw, down_kw, up_kwh, down_kwh, fleet_net_load[k]))
+        up, down, up_e, down_e = up_kw[k], down_kw[k], up_kwh[k], down_kwh[k]
+        if limits.fleet_max_kw > 0:  # it bounds every hour
+            up, down = min(up, limits.fleet_max_kw), min(down, limits.fleet_max_kw)
+            up_e = min(up_e, limits.fleet_max_kw * (k + 1))
+            down_e = min(down_e, limits.fleet_max_kw * (k + 1))
+        hours.append(FlexibilityHour(at, up, down, up_e, down_e, fleet_net_load[k]))
     return hours
 
 
