@@ -8,10 +8,12 @@ The hourly envelope answers "if I call the fleet in this hour alone, how many kW
 give (up: discharge) or take (down: charge) for the whole hour?", on top of idle
 batteries, within the limits the automation's guard applies (`vpp.optimize.guard`): the
 SOC band, the node's and the fleet's kW limits, the round-trip efficiency and, with
-zero export, no discharge beyond the home's own net load, here its forecast median (load
-minus PV). A node without both forecasts for an hour offers no up kW under zero export:
-the envelope promises only what it can see. The kWh columns add the hours up to each one,
-each battery bounded by its stored energy (or room), which a run of calls shares.
+zero export, no discharge beyond a home's own net load, here its forecast median (load
+minus PV). A home without both forecasts for an hour offers no up kW under zero export:
+the envelope promises only what it can see. Zero export is the homes' tariff (the
+optimiser acts on homes only); other nodes give what their battery holds. The kWh
+columns add the hours up to each one, each battery bounded by its stored energy (or
+room), which a run of calls shares.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from vpp.bus.channels import RedisNames
 from vpp.ml.forecast.documents import BACKTESTS, FLEET_SERIES, FORECASTS, MODELS, BacktestRun
 from vpp.ml.forecast.history import hour_floor
 from vpp.ml.forecast.settings import Target
+from vpp.models import NodeKind
 from vpp.optimize.fleet import NodeForecast
 from vpp.optimize.fleet import latest_forecasts as latest_node_forecasts
 from vpp.optimize.guard import GuardLimits
@@ -197,6 +200,7 @@ class EnvelopeBattery:
     """One online battery as the envelope sees it."""
 
     kw: float  # the most it may be asked for, either way
+    home: bool  # a home: zero export caps what it gives
     stored_kwh: float  # deliverable above the SOC floor, after losses
     room_kwh: float  # absorbable below the SOC ceiling, before losses
     # The home's forecast net load for each envelope hour, None where not forecast.
@@ -218,7 +222,9 @@ async def flexibility(
     poll."""
     registry = {
         doc["dc_id"]: doc
-        async for doc in db[NODES].find({}, {"dc_id": 1, "capacity_kw": 1, "battery_kwh": 1})
+        async for doc in db[NODES].find(
+            {}, {"dc_id": 1, "kind": 1, "capacity_kw": 1, "battery_kwh": 1}
+        )
     }
     states = await read_live_states(redis, names, list(registry), offline_after_s, now=now)
     online = [s for s in states if s.online and s.reading is not None]
@@ -244,6 +250,7 @@ async def flexibility(
         batteries.append(
             EnvelopeBattery(
                 kw=min(kw, limits.node_max_kw),
+                home=node.get("kind") == NodeKind.HOME_DER.value,
                 stored_kwh=stored * limits.efficiency,
                 room_kwh=room / limits.efficiency,
                 net_load_kw=node_net_load(forecasts.get(state.dc_id), slots),
@@ -278,7 +285,7 @@ def envelope(
         give_run = take_run = 0.0
         for k in range(n):
             give = min(b.kw, b.stored_kwh)  # one hour at most: kW == kWh
-            if limits.zero_export:
+            if limits.zero_export and b.home:
                 net = b.net_load_kw[k]
                 give = min(give, max(0.0, net)) if net is not None else 0.0
             take = min(b.kw, b.room_kwh)

@@ -32,8 +32,10 @@ def limits(**changes: Any) -> GuardLimits:
     return replace(LIMITS, **{"node_max_kw": 5.0, **changes})
 
 
-def battery(kw: float, stored: float, room: float, net: list[float | None]) -> EnvelopeBattery:
-    return EnvelopeBattery(kw=kw, stored_kwh=stored, room_kwh=room, net_load_kw=net)
+def battery(
+    kw: float, stored: float, room: float, net: list[float | None], home: bool = True
+) -> EnvelopeBattery:
+    return EnvelopeBattery(kw=kw, home=home, stored_kwh=stored, room_kwh=room, net_load_kw=net)
 
 
 def test_power_then_energy_bound_each_hour_and_the_run_of_hours() -> None:
@@ -54,6 +56,11 @@ def test_zero_export_gives_only_the_forecast_net_load() -> None:
     assert [h.up_kw for h in hours] == [2.5, 0.0, 0.0]
     assert [h.down_kw for h in hours] == [4.0, 4.0, 4.0]  # charging exports nothing
     assert [h.up_kwh for h in hours] == [2.5, 2.5, 2.5]
+    # Zero export is the homes' tariff: another node gives what it holds, forecast or not.
+    other = envelope(
+        [battery(4.0, 6.0, 10.0, net, home=False)], SLOTS, limits(zero_export=True), [None] * 3
+    )
+    assert [h.up_kw for h in other] == [4.0, 4.0, 4.0]
 
 
 def test_the_fleet_limit_caps_the_sum_and_its_energy() -> None:
