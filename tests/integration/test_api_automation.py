@@ -210,7 +210,8 @@ async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_
     and nothing in the PV surplus; it can take 5 kW every hour (8 kWh of room, 8.9 before
     losses). A home whose newest forecast is older than two forecast cycles gives nothing.
     Other tests' nodes still online are data centres: each gives the same kW every hour,
-    so the hours' differences are the home's alone."""
+    so across all kinds the hours' differences are the home's alone; asked for homes
+    only, the envelope is the home's."""
     dc_id, stale = f"{RUN}-flex", f"{RUN}-flex-stale"
     admin = await tokens.headers("admin")
     for node in (dc_id, stale):
@@ -246,6 +247,13 @@ async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_
     kwh = [h["upKwh"] for h in hours]
     assert kwh == sorted(kwh)  # a run of calls only adds
     assert all(h["downKw"] >= 10.0 for h in hours)  # both homes can take 5 kW
+    homes_only = """{ flexibility(kind: HOME_DER) { forecastNodes hours { upKw upKwh } } }"""
+    body = (await gql(client, homes_only, None, await tokens.headers("viewer"))).json()
+    assert "errors" not in body, body
+    homes = body["data"]["flexibility"]["hours"][:4]
+    assert [h["upKw"] for h in homes] == pytest.approx([2.0, 5.0, 0.0, 2.0])
+    # 2 + 5 kWh, then the 7.2 stored bound the run of calls.
+    assert [h["upKwh"] for h in homes] == pytest.approx([2.0, 7.0, 7.0, 7.2])
 
 
 METRICS = """query($t: ForecastTarget) { forecastMetrics(target: $t) {

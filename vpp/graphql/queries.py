@@ -14,7 +14,7 @@ from vpp.graphql.types.aggregate import Aggregate
 from vpp.graphql.types.automation import Automation, Decision
 from vpp.graphql.types.caller import Caller
 from vpp.graphql.types.dispatch import Dispatch, DispatchCommand
-from vpp.graphql.types.enums import Bucket, DispatchStatus
+from vpp.graphql.types.enums import Bucket, DispatchStatus, NodeKind
 from vpp.graphql.types.forecast import Flexibility, Forecast, ForecastMetrics, Model
 from vpp.graphql.types.node import Node
 from vpp.graphql.types.pagination import Connection, Edge, PageInfo
@@ -177,7 +177,13 @@ async def resolve_forecast_metrics(
     return None if found is None else ForecastMetrics.from_stored(found)
 
 
-async def resolve_flexibility(info: Info[Context, None]) -> Flexibility:
+async def resolve_flexibility(
+    info: Info[Context, None],
+    kind: Annotated[
+        NodeKind | None,
+        strawberry.argument(description="Only nodes of this kind (homes, data centres)"),
+    ] = None,
+) -> Flexibility:
     state = info.context.state
     options = optimize_settings(state.settings)
     found = await forecast_service.flexibility(
@@ -190,6 +196,7 @@ async def resolve_flexibility(info: Info[Context, None]) -> Flexibility:
         ),
         forecast_max_age=timedelta(minutes=2 * forecast_settings(state.settings).cycle_minutes),
         now=datetime.now(UTC),
+        kind=kind,
     )
     return Flexibility.from_stored(found)
 

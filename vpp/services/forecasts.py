@@ -216,14 +216,16 @@ async def flexibility(
     limits: GuardLimits,
     forecast_max_age: timedelta,
     now: datetime,
+    kind: NodeKind | None = None,
 ) -> Flexibility:
-    """`forecast_max_age` bounds the forecasts read: two cycles' worth finds every node's
-    newest even while a cycle is still writing, without scanning hours of them on every
-    poll."""
+    """Of the nodes of `kind` (all by default). `forecast_max_age` bounds the forecasts
+    read: two cycles' worth finds every node's newest even while a cycle is still writing,
+    without scanning hours of them on every poll."""
+    query = {} if kind is None else {"kind": kind.value}
     registry = {
         doc["dc_id"]: doc
         async for doc in db[NODES].find(
-            {}, {"dc_id": 1, "kind": 1, "capacity_kw": 1, "battery_kwh": 1}
+            query, {"dc_id": 1, "kind": 1, "capacity_kw": 1, "battery_kwh": 1}
         )
     }
     states = await read_live_states(redis, names, list(registry), offline_after_s, now=now)
