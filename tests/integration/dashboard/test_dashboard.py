@@ -143,6 +143,11 @@ async def visit_other_pages(page: Page, base_url: str, screenshots: Path) -> Non
         if name == "Forecasts":
             # The next day's envelope always has its 24 hours; a backtest may not be stored.
             await expect(page.get_by_test_id("flexibility-envelope")).to_be_visible()
+            # The homes alone: the query takes the kind, and the page stays without error.
+            await page.get_by_test_id("flexibility-kind").select_option("HOME_DER")
+            await page.wait_for_load_state("networkidle")
+            await expect(page.get_by_test_id("flexibility-envelope")).to_be_visible()
+            await expect(page.get_by_text("Flexibility not available")).to_have_count(0)
             stored = page.get_by_test_id("backtest")
             await expect(stored.or_(page.get_by_text("No backtest stored yet"))).to_be_visible()
         await page.wait_for_load_state("networkidle")

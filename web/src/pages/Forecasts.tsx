@@ -49,7 +49,7 @@ interface ForecastMetrics {
 
 export const FORECASTS = `query($id: ID!) { forecasts(seriesId: $id) { seriesId target cycleId issuedAt model fallbackReason points { at p10 p50 p90 } } }`;
 const MODELS = `query { models(kind: "forecast", last: 20) { name version kind target champion trainedAt metrics { name value } } }`;
-const FLEX = `query { flexibility { nodes chargeKw dischargeKw chargeKwh dischargeKwh chargeHours dischargeHours computedAt forecastNodes hours { at upKw downKw netLoadKw } } }`;
+const FLEX = `query($kind: NodeKind) { flexibility(kind: $kind) { nodes chargeKw dischargeKw chargeKwh dischargeKwh chargeHours dischargeHours computedAt forecastNodes hours { at upKw downKw netLoadKw } } }`;
 const BACKTEST = `query { forecastMetrics { ranAt testFrom testUntil buildings rows { target series model mae mase coverage80 fitSeconds origins } best { target model mase meetsTarget } } }`;
 
 /** Hour by hour, what the fleet can give (up) or take (down) if called in that hour. */
@@ -99,7 +99,8 @@ export function ForecastsPage() {
   const nodes = useLoad(() => allNodes((q, v) => api.query(q, v)), []);
   const forecasts = useQuery<{ forecasts: Forecast[] }>(FORECASTS, { id: series }, [series], 60_000);
   const models = useQuery<{ models: Model[] }>(MODELS, {}, []);
-  const flex = useQuery<{ flexibility: Flexibility }>(FLEX, {}, [], 15_000);
+  const [kind, setKind] = useState("");
+  const flex = useQuery<{ flexibility: Flexibility }>(FLEX, { kind: kind || null }, [kind], 15_000);
   const backtest = useQuery<{ forecastMetrics: ForecastMetrics | null }>(BACKTEST, {}, []);
   const bt = backtest.data?.forecastMetrics;
   const metricNames = [...new Set((models.data?.models ?? []).flatMap((m) => m.metrics.map((x) => x.name)))];
@@ -108,6 +109,17 @@ export function ForecastsPage() {
     <section>
       <h1>Forecasts</h1>
       <h2>Flexibility envelope</h2>
+      <div class="toolbar">
+        <label>
+          Nodes{" "}
+          <select value={kind} onChange={(e) => setKind(e.currentTarget.value)} data-testid="flexibility-kind">
+            <option value="">All</option>
+            <option value="HOME_DER">Homes</option>
+            <option value="EDGE_DC">Data centres</option>
+          </select>
+        </label>
+        <span class="muted small">homes give no more than their forecast net load (zero export)</span>
+      </div>
       <ErrorNote error={flex.error ? `Flexibility not available: ${flex.error}` : null} />
       {f ? (
         <div class="kpis" data-testid="flexibility">
