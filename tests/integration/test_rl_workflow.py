@@ -15,6 +15,7 @@ from temporalio.worker import Replayer, Worker
 
 from tests.integration.forecast_support import fdb, temporal
 from vpp.activities.policy import PolicyActivities
+from vpp.config import Settings
 from vpp.ml.rl.baselines import RuleBasedPolicy
 from vpp.ml.rl.messages import TrainPolicyInput, TrainPolicyResult
 from vpp.ml.rl.observation import ENV_VERSION, OBS_SIZE
@@ -39,10 +40,11 @@ ppo:
 
 
 @pytest.fixture(scope="module")
-def tiny_rl(tmp_path_factory: pytest.TempPathFactory) -> RLSettings:
+def tiny_rl(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> RLSettings:
     path: Path = tmp_path_factory.mktemp("rl") / "hyperparams.yaml"
     path.write_text(TINY)
     return RLSettings(
+        data_dir=settings.rl.data_dir,
         hyperparams_file=path,
         algorithms=["ppo"],
         episode_hours=48,

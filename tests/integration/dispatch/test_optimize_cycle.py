@@ -309,14 +309,14 @@ async def test_the_champion_policy_decides_for_every_node(
 
 
 async def test_a_residual_policy_reads_how_the_last_hours_went_from_the_history(
-    db: Database, live: list[str], run_cycle: RunCycle
+    db: Database, live: list[str], run_cycle: RunCycle, settings: Settings
 ) -> None:
     """A busy, cloudy afternoon in the nodes' hourly history reaches the residual agents'
     observation, stored with each decision; the policy answers for every node."""
     params = ResidualPPOParams(
         total_timesteps=256, n_steps=128, batch_size=64, n_epochs=1, net_arch=[8]
     )
-    policy = train(RLSettings(episode_hours=48), params).policy
+    policy = train(RLSettings(episode_hours=48, data_dir=settings.rl.data_dir), params).policy
     assert isinstance(policy, ResidualPolicy)
 
     end = hour_floor(datetime.now(UTC))

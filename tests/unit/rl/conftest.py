@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from vpp.config import Settings
 from vpp.ml.rl.episodes import EpisodeSpec, consecutive_episodes
 from vpp.ml.rl.settings import RLSettings
 
 
 @pytest.fixture(scope="session")
-def rl() -> RLSettings:
-    return RLSettings(episode_hours=48)
+def rl(settings: Settings) -> RLSettings:
+    # The data where the environment says (VPP_RL__DATA_DIR), as the suite's data check.
+    return RLSettings(episode_hours=48, data_dir=settings.rl.data_dir)
 
 
 @pytest.fixture(scope="session")
