@@ -20,7 +20,7 @@ from vpp.api.state import ApiState
 from vpp.bus.channels import RedisNames
 from vpp.config import get_settings
 from vpp.ml.forecast.command import forecast_app
-from vpp.ml.forecast.documents import BACKTESTS, FORECASTS
+from vpp.ml.forecast.documents import BACKTESTS, FLEET_SERIES, FORECASTS
 from vpp.optimize.documents import AUTOMATION, DECISIONS, SWITCH_ID, DecisionRecord
 from vpp.optimize.models import GuardChange, GuardRule
 
@@ -227,6 +227,10 @@ async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_
     pv = [1.0, 0.0, 4.0] + [0.0] * 21
     for target, values in (("load_kw", load), ("pv_kw", pv)):
         await state.db[FORECASTS].insert_one(forecast_doc(dc_id, target, hour, values))
+        # The fleet's own forecast: its net load rides along (removed with the cycle's id).
+        await state.db[FORECASTS].insert_one(
+            forecast_doc(FLEET_SERIES, target, hour, [10 * v for v in values])
+        )
         old = forecast_doc(stale, target, hour, values) | {
             "issued_at": datetime.now(UTC) - timedelta(hours=1)
         }
@@ -234,10 +238,14 @@ async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_
     await publish_live(state.redis, names, [reading(n, soc=50.0) for n in (dc_id, stale)])
     query = """{ flexibility { nodes forecastNodes
         hours { at upKw downKw upKwh downKwh netLoadKw } } }"""
-    body = (await gql(client, query, None, await tokens.headers("viewer"))).json()
+    try:
+        body = (await gql(client, query, None, await tokens.headers("viewer"))).json()
+    finally:
+        await state.db[FORECASTS].delete_many({"series_id": FLEET_SERIES, "cycle_id": f"{RUN}-fc"})
     assert "errors" not in body, body
     flex = body["data"]["flexibility"]
     assert flex["forecastNodes"] == 1
+    assert [h["netLoadKw"] for h in flex["hours"][:3]] == pytest.approx([20.0, 70.0, -30.0])
     hours = flex["hours"]
     assert len(hours) == 24
     assert hours[0]["at"] == hour.isoformat()

@@ -63,14 +63,6 @@ class ForecastView:
         steps = -(-hours * 60 // self.step_minutes)  # ceil: a partial step still starts inside
         return replace(self, q10=self.q10[:steps], q50=self.q50[:steps], q90=self.q90[:steps])
 
-    def median_at(self, at: datetime) -> float | None:
-        """The median of the step starting at `at`, None outside the forecast."""
-        offset = (at - self.start).total_seconds() / 60.0
-        i, rest = divmod(offset, self.step_minutes)
-        if rest or not 0 <= i < len(self.q50):
-            return None
-        return self.q50[int(i)]
-
 
 async def latest_forecasts(
     db: Database, series_id: str, target: Target | None = None, horizon_h: int | None = None
@@ -232,8 +224,9 @@ async def flexibility(
     online = [s for s in states if s.online and s.reading is not None]
     first_hour = hour_floor(now)
     slots = [first_hour + timedelta(hours=k) for k in range(ENVELOPE_HOURS)]
+    # The fleet's own forecast rides in the same read as the nodes'.
     forecasts = await latest_node_forecasts(
-        db, {s.dc_id for s in online}, now, max_age=forecast_max_age
+        db, {s.dc_id for s in online} | {FLEET_SERIES}, now, max_age=forecast_max_age
     )
     batteries = []
     charge_kw = discharge_kw = charge_kwh = discharge_kwh = 0.0
@@ -258,7 +251,6 @@ async def flexibility(
                 net_load_kw=node_net_load(forecasts.get(state.dc_id), slots),
             )
         )
-    fleet = await latest_forecasts(db, FLEET_SERIES)
     return Flexibility(
         nodes=len(online),
         charge_kw=charge_kw,
@@ -269,7 +261,7 @@ async def flexibility(
         discharge_hours=discharge_kwh / discharge_kw if discharge_kw else None,
         computed_at=now,
         forecast_nodes=sum(1 for b in batteries if any(x is not None for x in b.net_load_kw)),
-        hours=envelope(batteries, slots, limits, _fleet_net_load(fleet, slots)),
+        hours=envelope(batteries, slots, limits, node_net_load(forecasts.get(FLEET_SERIES), slots)),
     )
 
 
@@ -310,7 +302,7 @@ def envelope(
 
 
 def node_net_load(forecast: NodeForecast | None, slots: list[datetime]) -> list[float | None]:
-    """The home's forecast load minus PV in each slot; None without both."""
+    """A node's (or the fleet's) forecast load minus PV in each slot; None without both."""
     if forecast is None or forecast.load_kw is None or forecast.pv_kw is None:
         return [None] * len(slots)
     out: list[float | None] = []
@@ -318,15 +310,4 @@ def node_net_load(forecast: NodeForecast | None, slots: list[datetime]) -> list[
         k = int((at - forecast.start).total_seconds() // 3600)
         inside = 0 <= k < min(len(forecast.load_kw), len(forecast.pv_kw))
         out.append(forecast.load_kw[k] - forecast.pv_kw[k] if inside else None)
-    return out
-
-
-def _fleet_net_load(found: list[ForecastView], slots: list[datetime]) -> list[float | None]:
-    by_target = {f.target: f for f in found}
-    load, pv = by_target.get(Target.LOAD), by_target.get(Target.PV)
-    out: list[float | None] = []
-    for at in slots:
-        a = load.median_at(at) if load else None
-        b = pv.median_at(at) if pv else None
-        out.append(a - b if a is not None and b is not None else None)
     return out

@@ -77,9 +77,13 @@ def test_a_node_net_load_needs_both_forecasts_within_their_hours() -> None:
     assert node_net_load(f, SLOTS) == [1.5, -1.0, None]  # the third slot is past the forecast
     assert node_net_load(NodeForecast("c", START, [1.0] * 3, None), SLOTS) == [None] * 3
     assert node_net_load(None, SLOTS) == [None] * 3
+    # A day's forecast from START reads its hours and nothing past its last.
+    day = NodeForecast("c", START, list(map(float, range(24))), [0.5] * 24)
+    hours = [START + timedelta(hours=h) for h in (0, 5, ENVELOPE_HOURS)]
+    assert node_net_load(day, hours) == [-0.5, 4.5, None]
 
 
-def test_a_forecast_view_cuts_to_a_horizon_and_reads_its_hours() -> None:
+def test_a_forecast_view_cuts_to_a_horizon() -> None:
     view = ForecastView(
         "fleet",
         Target.LOAD,
@@ -95,9 +99,6 @@ def test_a_forecast_view_cuts_to_a_horizon_and_reads_its_hours() -> None:
         None,
     )
     assert view.within(6).q50 == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
-    assert view.median_at(START + timedelta(hours=5)) == 5.0
-    assert view.median_at(START + timedelta(minutes=30)) is None  # not a step's start
-    assert view.median_at(START + timedelta(hours=ENVELOPE_HOURS)) is None
     quarter = ForecastView(
         "fleet", Target.LOAD, "c", START, START, 15, [0.0] * 8, [1.0] * 8, [2.0] * 8, "m", 1, None
     )
