@@ -439,7 +439,10 @@ _MEASURED_IRRADIANCE = ("diffuse_w_m2", "direct_w_m2")
 
 def solar_site(settings: ForecastSettings) -> Site:
     return Site(
-        settings.site_latitude_deg, settings.site_longitude_deg, settings.site_clock_utc_offset_h
+        settings.site_latitude_deg,
+        settings.site_longitude_deg,
+        settings.site_clock,
+        settings.site_clock_lag_h,
     )
 
 

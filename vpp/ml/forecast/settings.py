@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -175,17 +176,28 @@ class ForecastSettings(BaseModel):
     redis_channel: str = "vpp:forecasts"
     # Threads torch and LightGBM may use (the machine is shared).
     threads: PositiveInt = 1
-    # Where the sun is seen from, for the clear-sky covariate: the CityLearn homes are in
-    # Fontana, California (the data README), and their hours are on local standard time
-    # (UTC-8) stamped as if UTC, so the history's clock is 8 h behind true UTC.
+    # Where the sun is seen from, for the clear-sky covariate and the PV's daylight hours:
+    # the CityLearn homes are in Fontana, California (the data README). Their hours are
+    # Fontana's wall clock, daylight saving included, stamped as if UTC and an hour behind
+    # the sun (`vpp.ml.forecast.solar`); a history in true UTC says "UTC" and 0.
     site_latitude_deg: Annotated[float, Field(ge=-90.0, le=90.0)] = 34.09
     site_longitude_deg: Annotated[float, Field(ge=-180.0, le=180.0)] = -117.43
-    site_clock_utc_offset_h: Annotated[float, Field(ge=-14.0, le=14.0)] = -8.0
+    site_clock: str = "America/Los_Angeles"
+    site_clock_lag_h: Annotated[float, Field(ge=-24.0, le=24.0)] = 1.0
     seed: int = 7
     exp_smoothing: ExpSmoothingParams = ExpSmoothingParams()
     lightgbm: LightGBMParams = LightGBMParams()
     tide: TiDEParams = TiDEParams()
     ensemble: EnsembleParams = EnsembleParams()
+
+    @field_validator("site_clock")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {name!r} (an IANA name, e.g. UTC)") from e
+        return name
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
