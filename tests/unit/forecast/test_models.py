@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +12,12 @@ import pytest
 
 from tests.unit.forecast.conftest import START, daily_series
 from vpp.ml.forecast import models
-from vpp.ml.forecast.citylearn import LeakageError
+from vpp.ml.forecast.citylearn import DATA_START, LeakageError, load_year
 from vpp.ml.forecast.models import (
     DAY_H,
     LEGACY_BASELINE,
     LEVEL_H,
+    SUN_SOFTENING_W_M2,
     ForecastError,
     SeriesWindow,
     SiteWindow,
@@ -42,16 +43,21 @@ def site(days: int, seed: int = 1) -> SiteWindow:
     )
 
 
+FONTANA = models.solar_site(ForecastSettings())
+
+
 @pytest.mark.parametrize("baseline", [LEGACY_BASELINE, BaselineParams(days=14, trim=4)])
+@pytest.mark.parametrize("follows_sun", [False, True])
 def test_baseline_and_level_read_only_values_a_day_or_more_before(
-    baseline: BaselineParams,
+    baseline: BaselineParams, follows_sun: bool
 ) -> None:
     values = np.random.default_rng(0).random(500)
-    base, level = baseline_and_level(values, 24, 1e-3, baseline)
+    sun = clear_sky_ghi(FONTANA, START, 524) if follows_sun else None
+    base, level = baseline_and_level(values, 24, 1e-3, baseline, sun)
     j = 400
     changed = values.copy()
     changed[j] += 10.0
-    base2, level2 = baseline_and_level(changed, 24, 1e-3, baseline)
+    base2, level2 = baseline_and_level(changed, 24, 1e-3, baseline, sun)
     differs = ~np.isclose(base, base2, equal_nan=True) | ~np.isclose(level, level2, equal_nan=True)
     assert differs.any()
     assert np.flatnonzero(differs).min() >= j + DAY_H
@@ -88,6 +94,54 @@ def test_a_trimmed_baseline_leaves_out_the_odd_days() -> None:
         pytest.approx(expected)
     )
     assert np.isnan(base[: 14 * 24]).all()
+
+
+def test_a_sun_following_baseline_keeps_up_with_lengthening_days() -> None:
+    """A profile in step with the clear sky through March, when Fontana's days grow
+    fastest: each past day scaled by the sun's change since gives today's value, where
+    the plain b of three weeks trails it at dawn and dusk."""
+    hours = 30 * DAY_H
+    sun = clear_sky_ghi(FONTANA, datetime(2017, 3, 1, tzinfo=UTC), hours + DAY_H)
+    profile = 0.004 * (sun + SUN_SOFTENING_W_M2)
+    three_weeks = BaselineParams(days=21, trim=7)
+    follows, _ = baseline_and_level(profile[:hours], 24, 1e-3, three_weeks, sun)
+    plain, _ = baseline_and_level(profile[:hours], 24, 1e-3, three_weeks)
+    known = slice(21 * DAY_H, None)
+    np.testing.assert_allclose(follows[known], profile[known])
+    assert np.max(np.abs(plain[known] - profile[known])) > 0.2  # kW, at sunrise and sunset
+    with pytest.raises(ValueError, match="clear sky covers"):
+        baseline_and_level(profile[:hours], 24, 1e-3, three_weeks, sun[:-1])
+
+
+def test_the_sun_following_baseline_is_closer_to_the_datas_pv(data_dir: Path) -> None:
+    """On the fleet's metered PV: nearer the actuals in spring and autumn, as near around
+    midsummer, for the week's median and the trimmed three weeks alike."""
+    pv = load_year(data_dir).fleet("pv_kw")
+    sun = clear_sky_ghi(FONTANA, DATA_START, len(pv))
+
+    def rows(first: datetime, end: datetime) -> slice:
+        return slice(*(int((t - DATA_START).total_seconds()) // 3600 for t in (first, end)))
+
+    spring = rows(datetime(2017, 2, 1, tzinfo=UTC), datetime(2017, 5, 1, tzinfo=UTC))
+    autumn = rows(datetime(2016, 9, 1, tzinfo=UTC), datetime(2016, 12, 1, tzinfo=UTC))
+    summer = rows(datetime(2017, 5, 1, tzinfo=UTC), datetime(2017, 7, 31, tzinfo=UTC))
+    for baseline in (LEGACY_BASELINE, BaselineParams(days=21, trim=7)):
+        plain, _ = baseline_and_level(pv, 0, 1e-3, baseline)
+        follows, _ = baseline_and_level(pv, 0, 1e-3, baseline, sun)
+
+        def mae(b: np.ndarray, season: slice) -> float:
+            return float(np.mean(np.abs(b[season] - pv[season])))
+
+        assert mae(follows, spring) < mae(plain, spring)
+        assert mae(follows, autumn) < mae(plain, autumn)
+        assert mae(follows, summer) < 1.01 * mae(plain, summer)
+
+
+def test_only_pv_baselines_follow_the_sun(small: ForecastSettings) -> None:
+    assert make_forecaster(ModelKind.LIGHTGBM, Target.PV, small).params()["sun_baseline"]
+    assert not make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small).params()["sun_baseline"]
+    off = small.model_copy(update={"pv_sun_baseline": False})
+    assert not make_forecaster(ModelKind.TIDE, Target.PV, off).params()["sun_baseline"]
 
 
 def test_a_baseline_trimmed_to_nothing_is_refused() -> None:
@@ -153,7 +207,48 @@ def test_a_global_model_survives_save_and_load(tmp_path: Path, small: ForecastSe
         np.testing.assert_allclose(x.q50, y.q50)
         np.testing.assert_allclose(x.q90, y.q90)
     assert again.params()["baselines"] == "7/3 14/4"
+    assert again.params()["sun_baseline"] is True
     assert sorted(p.name for p in tmp_path.glob("*.darts")) == ["model-0.darts", "model-1.darts"]
+
+
+def test_a_pv_model_saved_before_b_followed_the_sun_keeps_its_plain_b(
+    tmp_path: Path, small: ForecastSettings
+) -> None:
+    """Stored without the flag (the platform's earlier PV models), a model forecasts on
+    the plain b it learnt its residuals on, though the settings now say otherwise."""
+    plain = small.model_copy(update={"pv_sun_baseline": False})
+
+    def forget(meta: dict[str, Any]) -> None:
+        del meta["state"]["sun_baseline"]
+        del meta["settings"]["pv_sun_baseline"]
+
+    old, train = _saved_and_edited(tmp_path, plain, Target.PV, forget)
+    again = load_forecaster(tmp_path)
+    assert again.params()["sun_baseline"] is False
+    _assert_same_medians(old, again, train, small)
+
+
+def _saved_and_edited(
+    folder: Path, settings: ForecastSettings, target: Target, edit: Any
+) -> tuple[models.Forecaster, list[SeriesWindow]]:
+    """A LightGBM fitted, saved in `folder`, and its stored description passed to `edit`
+    (to make it look as an earlier platform stored it); the model and its training."""
+    train = [daily_series(f"s{i}", 40, seed=i) for i in range(2)]
+    model = make_forecaster(ModelKind.LIGHTGBM, target, settings)
+    model.fit(train, site(40))
+    model.save(folder)
+    meta = json.loads((folder / models.META_FILE).read_text())
+    edit(meta)
+    (folder / models.META_FILE).write_text(json.dumps(meta))
+    return model, train
+
+
+def _assert_same_medians(
+    a: models.Forecaster, b: models.Forecaster, train: list[SeriesWindow], s: ForecastSettings
+) -> None:
+    w = [t.tail(s.lookback_h) for t in train]
+    for x, y in zip(a.predict(w, 24, site(40)), b.predict(w, 24, site(40)), strict=True):
+        np.testing.assert_allclose(x.q50, y.q50)
 
 
 def test_a_global_model_is_the_mean_of_one_model_per_baseline(small: ForecastSettings) -> None:
@@ -182,21 +277,17 @@ def test_a_model_saved_before_the_baseline_setting_loads_with_its_weekly_median(
     seven days it learnt its residuals on, whatever the settings' b is now."""
     legacy = small.model_copy(deep=True)
     legacy.lightgbm.baselines = [LEGACY_BASELINE]
-    train = [daily_series(f"s{i}", 40, seed=i) for i in range(2)]
-    old = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, legacy)
-    old.fit(train, site(40))
-    old.save(tmp_path)
+
     # As stored before b was a setting: no b in the state or settings, one model.darts.
-    meta = json.loads((tmp_path / models.META_FILE).read_text())
-    del meta["state"]["baselines"]
-    del meta["settings"]["lightgbm"]["baselines"]
-    (tmp_path / models.META_FILE).write_text(json.dumps(meta))
+    def forget(meta: dict[str, Any]) -> None:
+        del meta["state"]["baselines"]
+        del meta["settings"]["lightgbm"]["baselines"]
+
+    old, train = _saved_and_edited(tmp_path, legacy, Target.LOAD, forget)
     (tmp_path / "model-0.darts").rename(tmp_path / models.DARTS_FILE)
     again = load_forecaster(tmp_path)
     assert again.params()["baselines"] == "7/3"
-    w = [t.tail(small.lookback_h) for t in train]
-    for x, y in zip(old.predict(w, 24, site(40)), again.predict(w, 24, site(40)), strict=True):
-        np.testing.assert_allclose(x.q50, y.q50)
+    _assert_same_medians(old, again, train, small)
 
 
 def test_nothing_after_the_origin_reaches_a_model(

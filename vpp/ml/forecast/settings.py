@@ -185,6 +185,13 @@ class ForecastSettings(BaseModel):
     site_longitude_deg: Annotated[float, Field(ge=-180.0, le=180.0)] = -117.43
     site_clock: str = "America/Los_Angeles"
     site_clock_lag_h: Annotated[float, Field(ge=-24.0, le=24.0)] = 1.0
+    # PV's baseline b (of the global models) scales each past day by the clear sky's change
+    # since, so it follows the days' lengthening and shortening. On the validation months
+    # (Feb-Apr, when days grow fastest) LightGBM's PV MASE went from 0.960 to 0.933 over
+    # the homes and from 0.973 to 0.917 for the fleet, its coverage from 0.68 to 0.72. On
+    # the test months around midsummer it changes little (homes 0.826 to 0.831, the
+    # fleet 0.801 to 0.799): the days barely change length then.
+    pv_sun_baseline: bool = True
     seed: int = 7
     exp_smoothing: ExpSmoothingParams = ExpSmoothingParams()
     lightgbm: LightGBMParams = LightGBMParams()
