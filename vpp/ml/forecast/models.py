@@ -540,14 +540,18 @@ class GlobalForecaster(Forecaster):
             hour_index(start, hours), values.astype(np.float32)[:, None], columns=[CLEAR_SKY]
         )
 
+    def _baseline_sun(self, w: SeriesWindow, extra: int) -> FloatArray | None:
+        """The clear sky a sun-following b reads over the window and `extra` hours after
+        it (None for a plain b); the same for every b, so computed once per window."""
+        if not self.sun_baseline:
+            return None
+        return clear_sky_ghi(solar_site(self.settings), w.start, len(w.values) + extra)
+
     def _residuals(
-        self, w: SeriesWindow, extra: int, baseline: BaselineParams
+        self, w: SeriesWindow, extra: int, baseline: BaselineParams, sun: FloatArray | None
     ) -> tuple[Any, FloatArray, FloatArray]:
         """The residual series r under `baseline` (from the first hour b is known), and b
-        and s over the window and `extra` hours after it."""
-        sun = None
-        if self.sun_baseline:
-            sun = clear_sky_ghi(solar_site(self.settings), w.start, len(w.values) + extra)
+        and s over the window and `extra` hours after it (`sun`: `_baseline_sun`)."""
         base, level = baseline_and_level(w.values, extra, level_floor(w.values), baseline, sun)
         r = (w.values - base[: len(w.values)]) / level[: len(w.values)]
         cut = transform_h(baseline)
@@ -581,10 +585,13 @@ class GlobalForecaster(Forecaster):
             self.weather = _Standardiser.of(self._site_channels(seen))
         covariates = [self._weather(site, w.start, w.end) for w in series]
         futures = [self._solar(w.start, w.end) for w in series]
+        suns = [self._baseline_sun(w, 0) for w in series]
         self.models = []
         report = FitReport()
         for i, baseline in enumerate(self.baselines):
-            targets = [self._residuals(w, 0, baseline)[0] for w in series]
+            targets = [
+                self._residuals(w, 0, baseline, sun)[0] for w, sun in zip(series, suns, strict=True)
+            ]
             model = self._build()
             t0 = time.perf_counter()
             self._fit_darts(
@@ -625,11 +632,12 @@ class GlobalForecaster(Forecaster):
         # Each model's quantiles in kW, averaged over the models: (windows, n, 3). The mean
         # of ordered, non-negative quantiles is ordered and non-negative.
         total = np.zeros((len(windows), n, len(QUANTILES)))
+        suns = [self._baseline_sun(w, n) for w in windows]
         for model, baseline in zip(self.models, self.baselines, strict=True):
             targets = []
             transforms = []
-            for w in windows:
-                r, base, level = self._residuals(w, n, baseline)
+            for w, sun in zip(windows, suns, strict=True):
+                r, base, level = self._residuals(w, n, baseline, sun)
                 targets.append(r)
                 transforms.append((base[-n:], level[-n:]))
             predictions = model.predict(
