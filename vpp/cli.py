@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from typing import Annotated, NoReturn
 
@@ -244,3 +245,19 @@ def main() -> None:
         # A bad variable or .env line: say which, without a traceback.
         typer.echo(f"error: {describe_invalid(exc)}", err=True)
         raise SystemExit(1) from None
+    except SystemExit as done:
+        # Looked up, not imported: a command that never used Temporal need not load it.
+        temporal = sys.modules.get("vpp.temporal_client")
+        if temporal is not None and temporal.core_started():
+            temporal.exit_before_teardown(exit_code(done))
+        raise
+
+
+def exit_code(done: SystemExit) -> int:
+    """The status `done` ends the process with, as the interpreter would give it."""
+    if done.code is None:
+        return 0
+    if isinstance(done.code, int):
+        return done.code
+    print(done.code, file=sys.stderr)  # the interpreter prints a message, then exits 1
+    return 1
