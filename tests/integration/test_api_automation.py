@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from typer.testing import CliRunner
@@ -20,7 +21,8 @@ from vpp.api.state import ApiState
 from vpp.bus.channels import RedisNames
 from vpp.config import get_settings
 from vpp.ml.forecast.command import forecast_app
-from vpp.ml.forecast.documents import BACKTESTS, FLEET_SERIES, FORECASTS
+from vpp.ml.forecast.documents import BACKTESTS, FLEET_SERIES, FORECASTS, HISTORY
+from vpp.ml.forecast.history import day_documents, replace_days
 from vpp.optimize.documents import AUTOMATION, DECISIONS, SWITCH_ID, DecisionRecord
 from vpp.optimize.models import GuardChange, GuardRule
 
@@ -262,6 +264,39 @@ async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_
     assert [h["upKw"] for h in homes] == pytest.approx([2.0, 5.0, 0.0, 2.0])
     # 2 + 5 kWh, then the 7.2 stored bound the run of calls.
     assert [h["upKwh"] for h in homes] == pytest.approx([2.0, 7.0, 7.0, 7.2])
+
+
+async def test_forecast_accuracy_scores_the_stored_forecasts_on_the_measured_hours(
+    client: httpx.AsyncClient, tokens: Tokens, state: ApiState
+) -> None:
+    """Yesterday's forecast of a node was exact for 20 of its 24 hours and 1 kW high for
+    the rest; the hours a day earlier (its naive) were 2 kW below: MAE 1/6, MASE 1/12."""
+    node = f"{RUN}-acc"
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+    measured = [1.0] * 24 + [3.0] * 24  # the day before the forecast's, then its own
+    docs = day_documents(node, start - timedelta(days=1), {"load_kw": np.array(measured)}, "test")
+    await replace_days(state.db, docs)
+    await state.db[FORECASTS].insert_one(
+        forecast_doc(node, "load_kw", start, [3.0] * 20 + [4.0] * 4)
+    )
+    query = """query($s: ID!) { forecastAccuracy(seriesId: $s, target: LOAD) {
+        seriesId forecasts points mae mase naiveMae coverage80 meetsTarget models
+        leads { hoursAhead points mae } } }"""
+    try:
+        body = (await gql(client, query, {"s": node}, await tokens.headers("viewer"))).json()
+    finally:
+        await state.db[HISTORY].delete_many({"series_id": node})
+    assert "errors" not in body, body
+    found = body["data"]["forecastAccuracy"]
+    assert (found["seriesId"], found["forecasts"], found["points"]) == (node, 1, 24)
+    assert found["mae"] == pytest.approx(4 / 24)
+    assert found["naiveMae"] == pytest.approx(2.0)
+    assert found["mase"] == pytest.approx(1 / 12)
+    assert found["meetsTarget"] is True
+    assert found["models"] == ["load_kw-lightgbm v1"]
+    # Inside [0.8 q50, 1.2 q50 + 0.1]: 3 in [2.4, 3.7] yes, 3 in [3.2, 4.9] no.
+    assert found["coverage80"] == pytest.approx(20 / 24)
+    assert [lead["mae"] for lead in found["leads"]] == [0.0] * 20 + [1.0] * 4
 
 
 METRICS = """query($t: ForecastTarget) { forecastMetrics(target: $t) {

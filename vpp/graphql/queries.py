@@ -15,7 +15,13 @@ from vpp.graphql.types.automation import Automation, Decision
 from vpp.graphql.types.caller import Caller
 from vpp.graphql.types.dispatch import Dispatch, DispatchCommand
 from vpp.graphql.types.enums import Bucket, DispatchStatus, NodeKind
-from vpp.graphql.types.forecast import Flexibility, Forecast, ForecastMetrics, Model
+from vpp.graphql.types.forecast import (
+    Flexibility,
+    Forecast,
+    ForecastAccuracy,
+    ForecastMetrics,
+    Model,
+)
 from vpp.graphql.types.node import Node
 from vpp.graphql.types.pagination import Connection, Edge, PageInfo
 from vpp.graphql.types.telemetry import Telemetry, TelemetryBucket, TelemetryRange
@@ -25,6 +31,7 @@ from vpp.ml.rl.settings import rl_settings
 from vpp.optimize.guard import GuardLimits
 from vpp.optimize.settings import optimize_settings
 from vpp.services import automation as automation_service
+from vpp.services import forecast_accuracy as accuracy_service
 from vpp.services import forecasts as forecast_service
 from vpp.services import nodes as node_service
 from vpp.services import telemetry as telemetry_service
@@ -177,6 +184,26 @@ async def resolve_forecast_metrics(
     return None if found is None else ForecastMetrics.from_stored(found)
 
 
+async def resolve_forecast_accuracy(
+    info: Info[Context, None],
+    target: Target,
+    series_id: strawberry.ID = FLEET_ID,
+    days: Annotated[
+        int, strawberry.argument(description="Forecasts whose first hour is in the last days")
+    ] = 1,
+) -> ForecastAccuracy:
+    state = info.context.state
+    found = await accuracy_service.forecast_accuracy(
+        state.db,
+        forecast_settings(state.settings),
+        series_id=str(series_id),
+        target=target,
+        days=days,
+        now=datetime.now(UTC),
+    )
+    return ForecastAccuracy.from_stored(found)
+
+
 async def resolve_flexibility(
     info: Info[Context, None],
     kind: Annotated[
@@ -303,6 +330,14 @@ class Query:
         description=(
             "The newest backtest's table (of one target, or both) and the model it chose "
             "per target; null until `vpp forecast backtest` has stored one"
+        ),
+    )
+    forecast_accuracy: ForecastAccuracy = strawberry.field(
+        resolver=resolve_forecast_accuracy,
+        permission_classes=[IsViewer],
+        description=(
+            "How a node's or the fleet's forecasts did against what was then measured, "
+            "scored as the backtest scores, on the hours that have ended"
         ),
     )
     flexibility: Flexibility = strawberry.field(

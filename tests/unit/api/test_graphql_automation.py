@@ -35,6 +35,7 @@ async def test_automation_mutations_need_admin(mutation: str, role: Role) -> Non
         "{ models { name } }",
         "{ flexibility { nodes } }",
         "{ forecastMetrics { ranAt } }",
+        "{ forecastAccuracy(target: LOAD) { points } }",
     ],
 )
 async def test_automation_and_forecast_reads_need_a_platform_role(query: str) -> None:
@@ -52,6 +53,9 @@ async def test_automation_and_forecast_reads_need_a_platform_role(query: str) ->
         ("{ forecasts(horizon: 0) { seriesId } }", "horizon"),
         ("{ forecasts(horizon: 169) { seriesId } }", "horizon"),
         ("{ models(last: 0) { name } }", "last"),
+        ('{ forecastAccuracy(target: PV, seriesId: "a b") { points } }', "seriesId"),
+        ("{ forecastAccuracy(target: PV, days: 0) { points } }", "days"),
+        ("{ forecastAccuracy(target: LOAD, days: 8) { points } }", "days"),
     ],
 )
 async def test_bad_arguments_are_bad_user_input(query: str, field: str) -> None:

@@ -10,6 +10,8 @@ import strawberry
 from vpp.ml.forecast.documents import BacktestRow as StoredBacktestRow
 from vpp.ml.forecast.documents import BacktestRun
 from vpp.ml.forecast.settings import ModelKind, Target
+from vpp.services.forecast_accuracy import ForecastAccuracy as StoredForecastAccuracy
+from vpp.services.forecast_accuracy import LeadAccuracy as StoredLeadAccuracy
 from vpp.services.forecasts import Flexibility as StoredFlexibility
 from vpp.services.forecasts import FlexibilityHour as StoredFlexibilityHour
 from vpp.services.forecasts import ForecastView, ModelView
@@ -219,3 +221,63 @@ class Flexibility:
     def from_stored(cls, f: StoredFlexibility) -> Flexibility:
         fields = {k: v for k, v in f.__dict__.items() if k != "hours"}
         return cls(**fields, hours=[FlexibilityHour.from_stored(h) for h in f.hours])
+
+
+@strawberry.type(description="The scores of the forecast steps a given number of hours ahead")
+class LeadAccuracy:
+    hours_ahead: int = strawberry.field(description="0: the forecast's first hour")
+    points: int
+    mae: float
+    mase: float | None = strawberry.field(description="Null where the naive was exact")
+
+    @classmethod
+    def from_stored(cls, lead: StoredLeadAccuracy) -> LeadAccuracy:
+        return cls(**lead.__dict__)
+
+
+@strawberry.type(
+    description=(
+        "How the stored forecasts did against what was then measured: each step whose hour "
+        "has ended and is in the hourly history, the newest forecast per first hour"
+    )
+)
+class ForecastAccuracy:
+    series_id: strawberry.ID = strawberry.field(description="A node id, or `fleet`")
+    target: Target
+    since: datetime = strawberry.field(description="The first forecast hour looked at")
+    until: datetime = strawberry.field(description="The end of the last whole hour")
+    forecasts: int = strawberry.field(description="Forecasts with a scored step")
+    fallbacks: int = strawberry.field(description="Of them, made by the seasonal-naive fallback")
+    models: list[str] = strawberry.field(description="The models that made them")
+    points: int = strawberry.field(description="Forecast steps scored")
+    mae: float | None = strawberry.field(description="Mean absolute error of the median, kW")
+    mase: float | None = strawberry.field(
+        description="MAE over the seasonal naive's on the same points (< 1 beats it)"
+    )
+    naive_mae: float | None = strawberry.field(description="The seasonal naive's MAE, kW")
+    coverage80: float | None = strawberry.field(
+        description="Share of actuals within the 80 % band (PV: daylight hours only)"
+    )
+    meets_target: bool | None = strawberry.field(
+        description="MASE at most 0.8, the design's target; null without a MASE"
+    )
+    leads: list[LeadAccuracy] = strawberry.field(description="The scores by hours ahead")
+
+    @classmethod
+    def from_stored(cls, a: StoredForecastAccuracy) -> ForecastAccuracy:
+        return cls(
+            series_id=strawberry.ID(a.series_id),
+            target=a.target,
+            since=a.since,
+            until=a.until,
+            forecasts=a.forecasts,
+            fallbacks=a.fallbacks,
+            models=a.models,
+            points=a.points,
+            mae=a.mae,
+            mase=a.mase,
+            naive_mae=a.naive_mae,
+            coverage80=a.coverage_80,
+            meets_target=None if a.mase is None else a.mase <= MASE_TARGET,
+            leads=[LeadAccuracy.from_stored(lead) for lead in a.leads],
+        )

@@ -47,9 +47,23 @@ interface ForecastMetrics {
   best: { target: string; model: string; mase: number | null; meetsTarget: boolean }[];
 }
 
+interface Accuracy {
+  target: "LOAD" | "PV";
+  forecasts: number;
+  fallbacks: number;
+  points: number;
+  mae: number | null;
+  mase: number | null;
+  coverage80: number | null;
+  meetsTarget: boolean | null;
+  models: string[];
+}
+
 export const FORECASTS = `query($id: ID!) { forecasts(seriesId: $id) { seriesId target cycleId issuedAt model fallbackReason points { at p10 p50 p90 } } }`;
 const MODELS = `query { models(kind: "forecast", last: 20) { name version kind target champion trainedAt metrics { name value } } }`;
 const FLEX = `query($kind: NodeKind) { flexibility(kind: $kind) { nodes chargeKw dischargeKw chargeKwh dischargeKwh chargeHours dischargeHours computedAt forecastNodes hours { at upKw downKw netLoadKw } } }`;
+const ACCURACY_FIELDS = "target forecasts fallbacks points mae mase coverage80 meetsTarget models";
+const ACCURACY = `query($id: ID!, $days: Int!) { load: forecastAccuracy(seriesId: $id, target: LOAD, days: $days) { ${ACCURACY_FIELDS} } pv: forecastAccuracy(seriesId: $id, target: PV, days: $days) { ${ACCURACY_FIELDS} } }`;
 const BACKTEST = `query { forecastMetrics { ranAt testFrom testUntil buildings rows { target series model mae mase coverage80 fitSeconds origins } best { target model mase meetsTarget } } }`;
 
 /** Hour by hour, what the fleet can give (up) or take (down) if called in that hour. */
@@ -93,11 +107,55 @@ export function ForecastChart({ forecast }: { forecast: Forecast }) {
   );
 }
 
+/** How the stored forecasts of a series did against what was then measured. */
+function AccuracyTable({ rows, days }: { rows: Accuracy[]; days: number }) {
+  if (rows.every((r) => r.points === 0)) {
+    return <p class="muted">No forecast of the last {days === 1 ? "day" : `${days} days`} has a measured hour yet.</p>;
+  }
+  return (
+    <div class="table-wrap">
+      <table class="table" data-testid="forecast-accuracy">
+        <thead>
+          <tr>
+            <th>Target</th>
+            <th class="num">Forecasts</th>
+            <th class="num">Hours scored</th>
+            <th class="num">MAE kW</th>
+            <th class="num">MASE</th>
+            <th class="num">80 % coverage</th>
+            <th>Models</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={r.target}>
+              <td>{label(r.target)}</td>
+              <td class="num">
+                {r.forecasts}
+                {r.fallbacks ? ` (${r.fallbacks} fallback)` : ""}
+              </td>
+              <td class="num">{r.points}</td>
+              <td class="num">{num(r.mae, 3)}</td>
+              <td class="num">
+                {num(r.mase, 3)} {r.meetsTarget === null ? null : <span class={`pill ${r.meetsTarget ? "st-completed" : "st-failed"}`}>{r.meetsTarget ? "meets 0.8" : "misses 0.8"}</span>}
+              </td>
+              <td class="num">{num(r.coverage80, 3)}</td>
+              <td>{r.models.join(", ") || "–"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 export function ForecastsPage() {
   const { api } = useServices();
   const [series, setSeries] = useState("fleet");
   const nodes = useLoad(() => allNodes((q, v) => api.query(q, v)), []);
   const forecasts = useQuery<{ forecasts: Forecast[] }>(FORECASTS, { id: series }, [series], 60_000);
+  const [days, setDays] = useState(1);
+  const accuracy = useQuery<{ load: Accuracy; pv: Accuracy }>(ACCURACY, { id: series, days }, [series, days], 300_000);
   const models = useQuery<{ models: Model[] }>(MODELS, {}, []);
   const [kind, setKind] = useState("");
   const flex = useQuery<{ flexibility: Flexibility }>(FLEX, { kind: kind || null }, [kind], 15_000);
@@ -158,6 +216,19 @@ export function ForecastsPage() {
           ))}
         </div>
       )}
+      <h3>How they did</h3>
+      <div class="toolbar">
+        <label>
+          Forecasts of the last{" "}
+          <select value={String(days)} onChange={(e) => setDays(Number(e.currentTarget.value))} data-testid="accuracy-days">
+            <option value="1">day</option>
+            <option value="7">7 days</option>
+          </select>
+        </label>
+        <span class="muted small">each hour that has ended, against what was measured; MASE against yesterday's same hour</span>
+      </div>
+      <ErrorNote error={accuracy.error ? `Accuracy not available: ${accuracy.error}` : null} />
+      {accuracy.data ? <AccuracyTable rows={[accuracy.data.load, accuracy.data.pv]} days={days} /> : accuracy.error ? null : <Loading what="the accuracy" />}
       <h2>Models and backtests</h2>
       <ErrorNote error={models.error ? `Models not available: ${models.error}` : null} />
       {models.data && models.data.models.length === 0 ? <p class="muted">No trained forecast model yet.</p> : null}

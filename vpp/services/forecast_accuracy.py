@@ -1,0 +1,203 @@
+"""How the stored forecasts did against what was then measured: the live counterpart of
+the backtest's table (`forecastMetrics`), on hours no model had seen when it forecast them.
+
+Every forecast step whose hour has ended and is in the hourly history (live telemetry
+averaged per hour, `vpp.ml.forecast.history`) is scored as the backtest scores
+(`vpp.ml.forecast.metrics`): the median's MAE, its MASE against the seasonal naive made
+from the same history at the forecast's first hour, and the 80 % band's coverage (PV:
+the hours with the sun up only, as in the backtest).
+
+Cycles run every few minutes from the same whole-hour origin, so several forecasts share
+a first hour; only the newest of each counts, and every first hour weighs the same. The
+fleet's actual is the sum of the nodes with history in the period; an hour missing for any
+of them is not scored, since the sum would be short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vpp.ml.forecast import metrics
+from vpp.ml.forecast.backtest import uncertain_hours
+from vpp.ml.forecast.documents import FLEET_SERIES, FORECASTS
+from vpp.ml.forecast.history import hour_floor, hours_between, read_series, series_with_history
+from vpp.ml.forecast.settings import ForecastSettings, Target
+from vpp.services.errors import InvalidInputError
+from vpp.services.nodes import check_node_id
+from vpp.store.database import Database
+
+FloatArray = npt.NDArray[np.float64]
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class LeadAccuracy:
+    """The scores of the steps `hours_ahead` hours after their forecast's first hour."""
+
+    hours_ahead: int  # 0: the forecast's first hour
+    points: int
+    mae: float
+    mase: float | None  # None where the naive was exact at every point
+
+
+@dataclass(frozen=True)
+class ForecastAccuracy:
+    series_id: str
+    target: Target
+    since: datetime  # the first forecast hour looked at
+    until: datetime  # the end of the last whole hour
+    forecasts: int  # forecasts with at least one scored step (one per first hour)
+    fallbacks: int  # of them, made by the seasonal-naive fallback
+    models: list[str]  # the models that made them, e.g. "load_kw-lightgbm v3"
+    points: int  # forecast steps scored
+    mae: float | None  # None without a scored point
+    mase: float | None
+    naive_mae: float | None
+    coverage_80: float | None  # None without an uncertain point (PV at night only)
+    leads: list[LeadAccuracy]
+
+
+async def forecast_accuracy(
+    db: Database,
+    settings: ForecastSettings,
+    *,
+    series_id: str,
+    target: Target,
+    days: int,
+    now: datetime,
+) -> ForecastAccuracy:
+    """The forecasts of `series_id` (a node or `fleet`) for `target` whose first hour is
+    in the last `days` days, scored on their hours that have ended."""
+    if series_id != FLEET_SERIES:
+        check_node_id(series_id, "seriesId")
+    keep = settings.forecast_retention_days
+    if not 1 <= days <= keep:
+        raise InvalidInputError.for_field(
+            "days", f"must be between 1 and {keep} (forecasts are kept {keep} days), not {days}"
+        )
+    until = hour_floor(now)
+    since = until - timedelta(days=days)
+    forecasts = await _newest_per_first_hour(db, series_id, target, since, until)
+    season = settings.naive_season_h
+    # From a season before the first forecast hour (its naive) to the last whole hour.
+    start = since - timedelta(hours=season)
+    actual = await _measured(db, series_id, target, start, until)
+
+    points: list[_Point] = []
+    scored: list[dict[str, Any]] = []
+    for f in forecasts:
+        origin = hours_between(start, f["start"])
+        quantiles = [np.asarray(f[k], dtype=np.float64) for k in ("q10", "q50", "q90")]
+        steps = min(len(quantiles[1]), hours_between(f["start"], until))
+        uncertain = uncertain_hours(target, settings, f["start"], steps)
+        before = len(points)
+        for i in range(steps):
+            y, naive = actual[origin + i], actual[origin - season + i % season]
+            if np.isfinite(y) and np.isfinite(naive):
+                q10, q50, q90 = (float(q[i]) for q in quantiles)
+                points.append(_Point(i, float(y), float(naive), q10, q50, q90, bool(uncertain[i])))
+        if len(points) > before:
+            scored.append(f)
+    return ForecastAccuracy(
+        series_id=series_id,
+        target=target,
+        since=since,
+        until=until,
+        forecasts=len(scored),
+        fallbacks=sum(1 for f in scored if f.get("fallback")),
+        models=sorted({_model_label(f) for f in scored}),
+        points=len(points),
+        **_scores(points),
+        leads=_leads(points),
+    )
+
+
+@dataclass(frozen=True)
+class _Point:
+    lead: int
+    actual: float
+    naive: float
+    q10: float
+    q50: float
+    q90: float
+    uncertain: bool
+
+
+def _scores(points: list[_Point]) -> dict[str, float | None]:
+    if not points:
+        return {"mae": None, "mase": None, "naive_mae": None, "coverage_80": None}
+    actual, naive, q10, q50, q90 = (
+        np.array([getattr(p, k) for p in points]) for k in ("actual", "naive", "q10", "q50", "q90")
+    )
+    where = np.array([p.uncertain for p in points])
+    s = metrics.score(actual, q10, q50, q90, naive, uncertain=where)
+    return {
+        "mae": s.mae,
+        "mase": _finite(s.mase),
+        "naive_mae": s.naive_mae,
+        "coverage_80": _finite(s.coverage_80),
+    }
+
+
+def _leads(points: list[_Point]) -> list[LeadAccuracy]:
+    out = []
+    for lead in sorted({p.lead for p in points}):
+        at = [p for p in points if p.lead == lead]
+        actual = np.array([p.actual for p in at])
+        q50 = np.array([p.q50 for p in at])
+        naive = np.array([p.naive for p in at])
+        out.append(
+            LeadAccuracy(
+                hours_ahead=lead,
+                points=len(at),
+                mae=metrics.mae(actual, q50),
+                mase=_finite(metrics.mase(actual, q50, naive)),
+            )
+        )
+    return out
+
+
+def _finite(x: float) -> float | None:
+    return x if np.isfinite(x) else None
+
+
+async def _newest_per_first_hour(
+    db: Database, series_id: str, target: Target, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    query = {
+        "series_id": series_id,
+        "target": target.value,
+        "start": {"$gte": since, "$lt": until},
+    }
+    fields = ["start", "issued_at", "q10", "q50", "q90", "model_name", "model_version", "fallback"]
+    newest: dict[datetime, dict[str, Any]] = {}
+    async for doc in db[FORECASTS].find(query, dict.fromkeys(fields, 1)).sort("issued_at", 1):
+        if doc.get("step_minutes", 60) != 60:
+            continue  # only hourly steps line up with the hourly history
+        newest[hour_floor(doc["start"])] = doc | {"start": hour_floor(doc["start"])}
+    return [newest[k] for k in sorted(newest)]
+
+
+async def _measured(
+    db: Database, series_id: str, target: Target, start: datetime, end: datetime
+) -> FloatArray:
+    """The measured hours of [start, end) (NaN where unknown); the fleet's is the nodes'
+    sum, unknown where any of them is."""
+    ids = await series_with_history(db, start) if series_id == FLEET_SERIES else [series_id]
+    raw = await read_series(db, ids, [target.value], start, end)
+    hours = hours_between(start, end)
+    if not raw:
+        return np.full(hours, np.nan)
+    # NaN propagates through the sum: an hour one node lacks is unknown for the fleet.
+    total: FloatArray = np.sum([c[target.value] for c in raw.values()], axis=0)
+    return total
+
+
+def _model_label(f: dict[str, Any]) -> str:
+    version = f.get("model_version")
+    return f["model_name"] if version is None else f"{f['model_name']} v{version}"
