@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from tests.integration.forecast_support import fdb
@@ -34,9 +35,13 @@ def measured(shift: float) -> list[float]:
     return [round(v + 0.3 * (h // 24), 5) for h, v in enumerate(shape)]
 
 
-async def write_history(db: Database, node: str, values: list[float]) -> None:
-    start = DAY - timedelta(days=1)
-    docs = day_documents(node, start, {"load_kw": np.array(values)}, "telemetry")
+def history(values: list[float | None]) -> dict[str, npt.NDArray[np.float64]]:
+    """A load channel for the history, NaN where an hour was not measured."""
+    return {"load_kw": np.array([np.nan if v is None else v for v in values])}
+
+
+async def write_history(db: Database, node: str, values: list[float | None]) -> None:
+    docs = day_documents(node, DAY - timedelta(days=1), history(values), "telemetry")
     await replace_days(db, docs)
 
 
@@ -95,13 +100,7 @@ async def test_only_hours_that_have_ended_and_were_measured_are_scored(fdb: Data
     values = measured(1.0)
     gap: list[float | None] = [*values]
     gap[24 + 3] = None  # hour 3 of the forecast day never reached the history
-    docs = day_documents(
-        "acc-partial",
-        DAY - timedelta(days=1),
-        {"load_kw": np.array([np.nan if v is None else v for v in gap])},
-        "telemetry",
-    )
-    await replace_days(fdb, docs)
+    await write_history(fdb, "acc-partial", gap)
     await fdb[FORECASTS].insert_one(forecast("acc-partial", values[24:]))
 
     mid_hour_10 = DAY + timedelta(hours=10, minutes=30)
@@ -151,6 +150,14 @@ async def test_the_fleet_is_scored_against_its_nodes_sum(fdb: Database) -> None:
 
         found = await score(db, FLEET_SERIES, after)
         assert (found.points, found.mae, found.mase) == (24, 0.0, 0.0)
+
+        # A node measured for less than a day of the period is no member: the cycle does
+        # not forecast it, so its hours neither add to the sum nor leave the others out.
+        joined = [None] * (HOURS - 3) + [5.0, 5.0, 5.0]
+        await replace_days(
+            db, day_documents("acc-fleet-new", DAY - timedelta(days=1), history(joined), "t")
+        )
+        assert (await score(db, FLEET_SERIES, after)).points == 24
 
         # One node's hour is missing: the sum would be short, so the hour is not scored.
         await db["history_hourly"].update_one(

@@ -9,8 +9,9 @@ the hours with the sun up only, as in the backtest).
 
 Cycles run every few minutes from the same whole-hour origin, so several forecasts share
 a first hour; only the newest of each counts, and every first hour weighs the same. The
-fleet's actual is the sum of the nodes with history in the period; an hour missing for any
-of them is not scored, since the sum would be short.
+fleet's actual is the sum of its members: the nodes measured for at least a day of the
+period, as the cycle forecasts no node with less (a node that has just joined, or reports
+no load, is left out). An hour any member lacks is not scored, since the sum would be short.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from vpp.ml.forecast import metrics
 from vpp.ml.forecast.backtest import uncertain_hours
 from vpp.ml.forecast.documents import FLEET_SERIES, FORECASTS
 from vpp.ml.forecast.history import hour_floor, hours_between, read_series, series_with_history
+from vpp.ml.forecast.service import MIN_KNOWN_H
 from vpp.ml.forecast.settings import ForecastSettings, Target
 from vpp.services.errors import InvalidInputError
 from vpp.services.nodes import check_node_id
@@ -186,15 +188,21 @@ async def _newest_per_first_hour(
 async def _measured(
     db: Database, series_id: str, target: Target, start: datetime, end: datetime
 ) -> FloatArray:
-    """The measured hours of [start, end) (NaN where unknown); the fleet's is the nodes'
+    """The measured hours of [start, end) (NaN where unknown); the fleet's is its members'
     sum, unknown where any of them is."""
-    ids = await series_with_history(db, start) if series_id == FLEET_SERIES else [series_id]
+    if series_id != FLEET_SERIES:
+        raw = await read_series(db, [series_id], [target.value], start, end)
+        found = raw.get(series_id)
+        return found[target.value] if found else np.full(hours_between(start, end), np.nan)
+    ids = await series_with_history(db, start)
     raw = await read_series(db, ids, [target.value], start, end)
-    hours = hours_between(start, end)
-    if not raw:
-        return np.full(hours, np.nan)
-    # NaN propagates through the sum: an hour one node lacks is unknown for the fleet.
-    total: FloatArray = np.sum([c[target.value] for c in raw.values()], axis=0)
+    members = [
+        c[target.value] for c in raw.values() if np.isfinite(c[target.value]).sum() >= MIN_KNOWN_H
+    ]
+    if not members:
+        return np.full(hours_between(start, end), np.nan)
+    # NaN propagates through the sum: an hour one member lacks is unknown for the fleet.
+    total: FloatArray = np.sum(members, axis=0)
     return total
 
 
