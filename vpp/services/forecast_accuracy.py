@@ -26,7 +26,7 @@ import numpy.typing as npt
 from vpp.ml.forecast import metrics
 from vpp.ml.forecast.backtest import uncertain_hours
 from vpp.ml.forecast.documents import FLEET_SERIES, FORECASTS
-from vpp.ml.forecast.history import hour_floor, hours_between, read_series, series_with_history
+from vpp.ml.forecast.history import hour_floor, hours_between, read_series
 from vpp.ml.forecast.service import MIN_KNOWN_H
 from vpp.ml.forecast.settings import ForecastSettings, Target
 from vpp.services.errors import InvalidInputError
@@ -194,8 +194,7 @@ async def _measured(
         raw = await read_series(db, [series_id], [target.value], start, end)
         found = raw.get(series_id)
         return found[target.value] if found else np.full(hours_between(start, end), np.nan)
-    ids = await series_with_history(db, start)
-    raw = await read_series(db, ids, [target.value], start, end)
+    raw = await read_series(db, None, [target.value], start, end)
     members = [
         c[target.value] for c in raw.values() if np.isfinite(c[target.value]).sum() >= MIN_KNOWN_H
     ]

@@ -44,6 +44,7 @@ TELEMETRY_CURSOR = "telemetry"
 SITE_CURSOR = "site"
 NODE_CHANNELS = tuple(t.value for t in Target)
 _WRITE_CHUNK = 1_000
+_IDS_PER_QUERY = 100
 
 
 def hour_floor(t: datetime) -> datetime:
@@ -157,19 +158,42 @@ def _aware(t: datetime) -> datetime:
 
 async def read_series(
     db: Database,
-    series_ids: Iterable[str],
+    series_ids: Iterable[str] | None,
     channels: Sequence[str],
     start: datetime,
     end: datetime,
 ) -> dict[str, dict[str, FloatArray]]:
-    """Hourly values of [start, end) per series and channel, NaN where unknown. A series
-    with no document in the range is left out."""
-    ids = list(series_ids)
+    """Hourly values of [start, end) per series and channel, NaN where unknown; of every
+    node (the site excluded) when `series_ids` is None. A series with no document in the
+    range is left out."""
     hours = hours_between(start, end)
     out: dict[str, dict[str, FloatArray]] = {}
-    query = {"series_id": {"$in": ids}, "day": {"$gte": day_floor(start), "$lt": end}}
+    days = {"$gte": day_floor(start), "$lt": end}
+    # SecantusDB matches `$in` in time that grows with the list squared (28 days of 50,
+    # 200 and 1,000 nodes: 0.15, 0.9 and 16 s), so ids go `_IDS_PER_QUERY` at a time, and
+    # every node is one scan of the days (1,000 nodes: 2.1 s).
+    if series_ids is None:
+        queries: list[dict[str, Any]] = [{"series_id": {"$ne": SITE_SERIES}, "day": days}]
+    else:
+        ids = list(series_ids)
+        queries = [
+            {"series_id": {"$in": ids[i : i + _IDS_PER_QUERY]}, "day": days}
+            for i in range(0, len(ids), _IDS_PER_QUERY)
+        ]
     projection = {"_id": 0, "series_id": 1, "day": 1, **{f"channels.{c}": 1 for c in channels}}
-    async for doc in db[HISTORY].find(query, projection):
+    for query in queries:
+        await _read_days(db[HISTORY].find(query, projection), out, channels, start, hours)
+    return out
+
+
+async def _read_days(
+    cursor: Any,
+    out: dict[str, dict[str, FloatArray]],
+    channels: Sequence[str],
+    start: datetime,
+    hours: int,
+) -> None:
+    async for doc in cursor:
         arrays = out.setdefault(doc["series_id"], {c: np.full(hours, np.nan) for c in channels})
         offset = hours_between(start, _aware(doc["day"]))
         for name in channels:
@@ -180,7 +204,6 @@ async def read_series(
                 i = offset + h
                 if value is not None and 0 <= i < hours:
                     arrays[name][i] = value
-    return out
 
 
 async def series_with_history(db: Database, since: datetime) -> list[str]:
