@@ -46,7 +46,12 @@ export function duration(seconds: number): string {
   return seconds < 120 ? `${seconds} s` : `${Math.round(seconds / 60)} min`;
 }
 
+// Enum values that are acronyms, shown as they are (PV, not "Pv").
+const ACRONYMS = new Set(["PV", "SOC"]);
+
+/** An enum value as words: DISCHARGE -> "Discharge", FLEET_MAX -> "Fleet max", PV -> "PV". */
 export function label(value: string): string {
+  if (ACRONYMS.has(value)) return value;
   return value.charAt(0) + value.slice(1).toLowerCase().replace(/_/g, " ");
 }
 
