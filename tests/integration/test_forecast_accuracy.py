@@ -130,7 +130,10 @@ async def test_the_newest_forecast_of_a_first_hour_is_the_one_scored(fdb: Databa
         fallback=True,
         fallback_reason="no champion model for load_kw in the registry",
     )
-    await fdb[FORECASTS].insert_many([newer, older])  # stored out of order
+    # Quarter-hour steps do not line up with the hourly history: never scored.
+    quarterly = forecast("acc-newest", [0.0] * 96, issued=DAY + timedelta(minutes=30))
+    quarterly["step_minutes"] = 15
+    await fdb[FORECASTS].insert_many([newer, older, quarterly])  # stored out of order
 
     found = await score(fdb, "acc-newest", DAY + timedelta(days=2), days=2)
     assert (found.forecasts, found.fallbacks, found.points) == (1, 1, 24)

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vpp.ml.forecast import metrics
-from vpp.ml.forecast.backtest import uncertain_hours
+from vpp.ml.forecast.backtest import seasonal_naive, uncertain_hours
 from vpp.ml.forecast.documents import FLEET_SERIES, FORECASTS
 from vpp.ml.forecast.history import hour_floor, hours_between, read_series
 from vpp.ml.forecast.service import MIN_KNOWN_H
@@ -34,7 +34,6 @@ from vpp.services.nodes import check_node_id
 from vpp.store.database import Database
 
 FloatArray = npt.NDArray[np.float64]
-HOUR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -90,21 +89,25 @@ async def forecast_accuracy(
     start = since - timedelta(hours=season)
     actual = await _measured(db, series_id, target, start, until)
 
-    points: list[_Point] = []
     scored: list[dict[str, Any]] = []
+    parts: list[FloatArray] = []  # per forecast: (scored steps, 7) rows, see `_COLUMNS`
     for f in forecasts:
         origin = hours_between(start, f["start"])
-        quantiles = [np.asarray(f[k], dtype=np.float64) for k in ("q10", "q50", "q90")]
-        steps = min(len(quantiles[1]), hours_between(f["start"], until))
-        uncertain = uncertain_hours(target, settings, f["start"], steps)
-        before = len(points)
-        for i in range(steps):
-            y, naive = actual[origin + i], actual[origin - season + i % season]
-            if np.isfinite(y) and np.isfinite(naive):
-                q10, q50, q90 = (float(q[i]) for q in quantiles)
-                points.append(_Point(i, float(y), float(naive), q10, q50, q90, bool(uncertain[i])))
-        if len(points) > before:
+        steps = min(len(f["q50"]), hours_between(f["start"], until))
+        rows = np.column_stack(
+            [
+                np.arange(steps),
+                actual[origin : origin + steps],
+                seasonal_naive(actual, origin, steps, season),
+                *(np.asarray(f[k][:steps], dtype=np.float64) for k in ("q10", "q50", "q90")),
+                uncertain_hours(target, settings, f["start"], steps),
+            ]
+        )
+        known = rows[np.isfinite(rows[:, 1]) & np.isfinite(rows[:, 2])]
+        if len(known):
             scored.append(f)
+            parts.append(known)
+    points = np.vstack(parts) if parts else np.empty((0, len(_COLUMNS)))
     return ForecastAccuracy(
         series_id=series_id,
         target=target,
@@ -119,25 +122,16 @@ async def forecast_accuracy(
     )
 
 
-@dataclass(frozen=True)
-class _Point:
-    lead: int
-    actual: float
-    naive: float
-    q10: float
-    q50: float
-    q90: float
-    uncertain: bool
+# The columns of the scored points.
+_COLUMNS = ("lead", "actual", "naive", "q10", "q50", "q90", "uncertain")
+_LEAD, _ACTUAL, _NAIVE, _Q10, _Q50, _Q90, _UNCERTAIN = range(len(_COLUMNS))
 
 
-def _scores(points: list[_Point]) -> dict[str, float | None]:
-    if not points:
+def _scores(points: FloatArray) -> dict[str, float | None]:
+    if not len(points):
         return {"mae": None, "mase": None, "naive_mae": None, "coverage_80": None}
-    actual, naive, q10, q50, q90 = (
-        np.array([getattr(p, k) for p in points]) for k in ("actual", "naive", "q10", "q50", "q90")
-    )
-    where = np.array([p.uncertain for p in points])
-    s = metrics.score(actual, q10, q50, q90, naive, uncertain=where)
+    p = points.T
+    s = metrics.score(p[_ACTUAL], p[_Q10], p[_Q50], p[_Q90], p[_NAIVE], uncertain=p[_UNCERTAIN] > 0)
     return {
         "mae": s.mae,
         "mase": _finite(s.mase),
@@ -146,19 +140,16 @@ def _scores(points: list[_Point]) -> dict[str, float | None]:
     }
 
 
-def _leads(points: list[_Point]) -> list[LeadAccuracy]:
+def _leads(points: FloatArray) -> list[LeadAccuracy]:
     out = []
-    for lead in sorted({p.lead for p in points}):
-        at = [p for p in points if p.lead == lead]
-        actual = np.array([p.actual for p in at])
-        q50 = np.array([p.q50 for p in at])
-        naive = np.array([p.naive for p in at])
+    for lead in np.unique(points[:, _LEAD]):
+        at = points[points[:, _LEAD] == lead].T
         out.append(
             LeadAccuracy(
-                hours_ahead=lead,
-                points=len(at),
-                mae=metrics.mae(actual, q50),
-                mase=_finite(metrics.mase(actual, q50, naive)),
+                hours_ahead=int(lead),
+                points=at.shape[1],
+                mae=metrics.mae(at[_ACTUAL], at[_Q50]),
+                mase=_finite(metrics.mase(at[_ACTUAL], at[_Q50], at[_NAIVE])),
             )
         )
     return out
@@ -176,7 +167,10 @@ async def _newest_per_first_hour(
         "target": target.value,
         "start": {"$gte": since, "$lt": until},
     }
-    fields = ["start", "issued_at", "q10", "q50", "q90", "model_name", "model_version", "fallback"]
+    fields = [
+        *("start", "issued_at", "step_minutes", "q10", "q50", "q90"),
+        *("model_name", "model_version", "fallback"),
+    ]
     newest: dict[datetime, dict[str, Any]] = {}
     async for doc in db[FORECASTS].find(query, dict.fromkeys(fields, 1)).sort("issued_at", 1):
         if doc.get("step_minutes", 60) != 60:
