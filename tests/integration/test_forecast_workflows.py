@@ -41,7 +41,10 @@ from vpp.ml.forecast.models import SeriesWindow, make_forecaster
 from vpp.ml.forecast.registry import ModelRegistry
 from vpp.ml.forecast.service import read_site
 from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
+from vpp.models import NodeKind
 from vpp.store.database import Database
+from vpp.store.documents import GeoPoint, NodeSpec
+from vpp.store.nodes import register_nodes
 from vpp.workflows.forecast import ForecastCycleWorkflow, TrainForecastWorkflow
 
 __all__ = ["fdb", "forecast", "homes", "ml_queue", "redis", "temporal"]
@@ -135,7 +138,21 @@ async def test_a_cycle_forecasts_nodes_and_fleet_and_falls_back_without_a_model(
     forecast: ForecastSettings,
 ) -> None:
     await _register_load_model(fdb, forecast, homes)
-    # Live telemetry of the hour before last for one home, not yet appended.
+    # Live telemetry of the hour before last for one home, not yet appended; ingest stores
+    # readings of registered nodes only, so the home is registered first.
+    await register_nodes(
+        fdb,
+        [
+            NodeSpec(
+                dc_id=homes[0],
+                kind=NodeKind.HOME_DER,
+                hostname=homes[0],
+                location=GeoPoint(lat=34.09, lon=-117.43),
+                capacity_kw=5.0,
+                battery_kwh=13.5,
+            )
+        ],
+    )
     now = datetime.now(UTC)
     hour = history.hour_floor(now) - timedelta(hours=2)
     await history.write_cursor(fdb, history.TELEMETRY_CURSOR, hour)

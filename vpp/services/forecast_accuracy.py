@@ -162,10 +162,15 @@ def _finite(x: float) -> float | None:
 async def _newest_per_first_hour(
     db: Database, series_id: str, target: Target, since: datetime, until: datetime
 ) -> list[dict[str, Any]]:
+    # A cycle's forecast starts at the hour it is issued in, so the forecasts starting in
+    # [since, until) were issued in [since, until + 1 h). Asked by their issue time, the
+    # query is answered from the (series, target, issued) index; by their start it would
+    # scan every forecast kept (SecantusDB uses an index only when it holds every field
+    # a query names).
     query = {
         "series_id": series_id,
         "target": target.value,
-        "start": {"$gte": since, "$lt": until},
+        "issued_at": {"$gte": since, "$lt": until + timedelta(hours=1)},
     }
     fields = [
         *("start", "issued_at", "step_minutes", "q10", "q50", "q90"),
@@ -175,6 +180,8 @@ async def _newest_per_first_hour(
     async for doc in db[FORECASTS].find(query, dict.fromkeys(fields, 1)).sort("issued_at", 1):
         if doc.get("step_minutes", 60) != 60:
             continue  # only hourly steps line up with the hourly history
+        if not since <= doc["start"] < until:
+            continue
         newest[hour_floor(doc["start"])] = doc | {"start": hour_floor(doc["start"])}
     return [newest[k] for k in sorted(newest)]
 

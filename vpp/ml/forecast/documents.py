@@ -91,7 +91,14 @@ class ForecastRecord(Document):
                 [("series_id", ASCENDING), ("target", ASCENDING), ("issued_at", DESCENDING)],
                 name="series_target_issued",
             ),
-            IndexModel([("cycle_id", ASCENDING)], name="cycle"),
+            # The key a cycle's batch writes by (a retried batch replaces its forecasts),
+            # and the cycle's forecasts for the live message. Without it each write scanned
+            # the whole collection: a week of forecasts is 1.3 M documents for 1,000 homes.
+            IndexModel(
+                [("cycle_id", ASCENDING), ("series_id", ASCENDING), ("target", ASCENDING)],
+                name="cycle_series_target",
+                unique=True,
+            ),
             # Old forecasts are pruned by the cycle (`forecast_retention_days`), not by a
             # TTL index: SecantusDB's TTL sweeper stalls writes on large collections.
             IndexModel([("issued_at", ASCENDING)], name="issued_at"),
