@@ -189,9 +189,11 @@ class OptimizeActivities:
         """Link each acting node's decision to the dispatch that carries its command."""
         linked = 0
         for started in inp.dispatches:
+            # By the decisions' ids (`_store`), which the _id index answers; the cycle and
+            # node fields together would scan every decision kept.
+            ids = [f"{inp.cycle_id}:{n}" for n in started.node_ids]
             result = await self.db[DECISIONS].update_many(
-                {"cycle_id": inp.cycle_id, "dc_id": {"$in": started.node_ids}},
-                {"$set": {"dispatch_id": started.dispatch_id}},
+                {"_id": {"$in": ids}}, {"$set": {"dispatch_id": started.dispatch_id}}
             )
             linked += result.modified_count
         return linked

@@ -110,6 +110,9 @@ class DispatchLog(DispatchLogRecord, Document):
             ),
             IndexModel([("dc_id", ASCENDING), ("timestamp", DESCENDING)], name="dc_id_timestamp"),
             IndexModel([("timestamp", DESCENDING)], name="timestamp"),
+            # The commands still binding (pending, sent, accepted) that the optimiser
+            # leaves alone (`vpp.optimize.fleet.held_nodes`).
+            IndexModel([("status", ASCENDING), ("timestamp", DESCENDING)], name="status_timestamp"),
         ]
 
 

@@ -6,8 +6,9 @@ Temporal, and are reported unavailable (not an error of the whole query) while i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowExecutionStatus
@@ -211,27 +212,34 @@ async def decisions_page(
 ) -> Page[DecisionView]:
     """Decisions newest first; the cursor is the last one's time and id."""
     check_page_size(first, maximum=500)
-    query: dict[str, Any] = {}
     if dc_id is not None:
         check_node_id(dc_id)
-        query["dc_id"] = dc_id
-    if cycle_id is not None:
-        query["cycle_id"] = cycle_id
-    if acting_only:
-        query["action"] = {"$ne": None}
+    position: tuple[datetime, str] | None = None
     if after is not None:
-        position = decode_cursor(DECISION_CURSOR, after)
-        stamp, _, last_id = position.partition("|")
+        stamp, _, last_id = decode_cursor(DECISION_CURSOR, after).partition("|")
         try:
-            before = datetime.fromisoformat(stamp)
+            position = (datetime.fromisoformat(stamp), last_id)
         except ValueError:
             raise InvalidInputError.for_field("after", "not a cursor this API issued") from None
-        query["$or"] = [
-            {"decided_at": {"$lt": before}},
-            {"decided_at": before, "_id": {"$lt": last_id}},
-        ]
-    cursor = db[DECISIONS].find(query).sort([("decided_at", -1), ("_id", -1)]).limit(first + 1)
-    docs = [doc async for doc in cursor]
+
+    def wanted(doc: dict[str, Any]) -> bool:
+        return (
+            (dc_id is None or doc["dc_id"] == dc_id)
+            and (cycle_id is None or doc["cycle_id"] == cycle_id)
+            and (not acting_only or doc.get("action") is not None)
+            and (position is None or (doc["decided_at"], str(doc["_id"])) < position)
+        )
+
+    found = await _newest_decisions(
+        db,
+        dc_id=dc_id,
+        cycle_id=cycle_id,
+        before=None if position is None else position[0],
+        need=first + 1,
+        wanted=wanted,
+    )
+    found.sort(key=lambda d: (d["decided_at"], str(d["_id"])), reverse=True)
+    docs = found[: first + 1]
     items = [DecisionView(id=str(d["_id"]), record=DecisionRecord.model_validate(d)) for d in docs]
     page = items[:first]
     end = (
@@ -240,3 +248,46 @@ async def decisions_page(
         else None
     )
     return Page(page, len(items) > first, end)
+
+
+# The decisions are read newest first in windows of time, each twice as long as the one
+# before, until a page is found (`_newest_decisions`).
+_FIRST_WINDOW = timedelta(minutes=15)  # one optimiser cycle of the whole fleet
+_LAST_WINDOW = timedelta(days=64)  # past the decisions' retention: the rest in one read
+
+
+async def _newest_decisions(
+    db: Database,
+    *,
+    dc_id: str | None,
+    cycle_id: str | None,
+    before: datetime | None,
+    need: int,
+    wanted: Callable[[dict[str, Any]], bool],
+) -> list[dict[str, Any]]:
+    """At least the `need` newest decisions `wanted` keeps (all of them if fewer), at or
+    before `before`, unsorted.
+
+    Every read names only fields an index holds: SecantusDB scans the whole collection
+    (a month of every node's decisions every 15 minutes) for any other query, and sorts
+    in memory whatever its index returns. So a node's or a cycle's decisions are read
+    whole (a month of one node is 2,880), and the fleet's in widening windows of time.
+    """
+    coll = db[DECISIONS]
+    if cycle_id is not None or dc_id is not None:
+        one = {"cycle_id": cycle_id} if cycle_id is not None else {"dc_id": dc_id}
+        return [doc async for doc in coll.find(one) if wanted(doc)]
+    found: list[dict[str, Any]] = []
+    upper: dict[str, datetime] = {} if before is None else {"$lte": before}
+    top = before or datetime.now(UTC)
+    width = _FIRST_WINDOW
+    while len(found) < need:
+        if width > _LAST_WINDOW:
+            rest: dict[str, Any] = {"decided_at": upper} if upper else {}
+            return found + [doc async for doc in coll.find(rest) if wanted(doc)]
+        low = top - width
+        window = {"decided_at": {"$gte": low, **upper}}
+        found += [doc async for doc in coll.find(window) if wanted(doc)]
+        upper = {"$lt": low}
+        width *= 2
+    return found
