@@ -1,0 +1,267 @@
+"""The store's hot queries are answered from an index, on the real SecantusDB.
+
+The collections below grow with the fleet and with time: telemetry (30 days of every
+node), the hourly history (a year of every home), forecasts (a week of cycles),
+the dispatch log and the optimiser's decisions. A query that scans one of them costs
+the cycle that makes it more every day: with 1,000 homes a cycle's history read took 28 s
+and each forecast write scanned every forecast kept.
+
+SecantusDB uses an index only for a query whose every field the index holds, and a `$in`
+only when it is the query's sole condition. So each test records the commands the
+platform's own code sends (a pymongo command listener), asks the server to explain each
+query it made of these collections, and fails naming any that scans the collection.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import numpy as np
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.monitoring import CommandListener, CommandStartedEvent
+from redis.asyncio import Redis
+
+from vpp.activities.optimize import OptimizeActivities
+from vpp.config import Settings
+from vpp.dispatch.documents import DISPATCH_LOG, DispatchLog
+from vpp.dispatch.repository import MongoDispatchStore
+from vpp.ml.forecast import history
+from vpp.ml.forecast.documents import FORECASTS, HISTORY, SITE_SERIES, ForecastRecord, HistoryDay
+from vpp.ml.forecast.service import store_forecasts
+from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
+from vpp.models import Action, NodeKind
+from vpp.optimize.documents import DECISIONS, Decision
+from vpp.optimize.fleet import held_nodes
+from vpp.optimize.fleet import latest_forecasts as optimiser_forecasts
+from vpp.optimize.models import AttachInput, StartedDispatch
+from vpp.services.automation import decisions_page
+from vpp.services.forecast_accuracy import forecast_accuracy
+from vpp.services.forecasts import latest_forecasts
+from vpp.store.database import Database, ensure_telemetry_collection
+from vpp.store.documents import NODES, TELEMETRY, Node
+from vpp.store.retention import prune_telemetry
+from vpp.store.telemetry_queries import (
+    Bucket,
+    downsampled_range,
+    latest_readings,
+    readings_in_range,
+)
+
+GROWING = (TELEMETRY, HISTORY, FORECASTS, DISPATCH_LOG, DECISIONS)
+NODE_IDS = [f"plan-{n}" for n in range(3)]
+NOW = history.hour_floor(datetime.now(UTC))
+RETENTION_S = 30 * 86_400
+
+
+class Recorder(CommandListener):
+    """The filters of every query made of a growing collection, with its command."""
+
+    def __init__(self) -> None:
+        self.queries: list[tuple[str, str, dict[str, Any]]] = []
+
+    def started(self, event: CommandStartedEvent) -> None:
+        name, cmd = event.command_name, event.command
+        collection = cmd.get(name)
+        if collection not in GROWING:
+            return
+        filters: list[dict[str, Any]] = []
+        if name == "find":
+            filters = [cmd.get("filter", {})]
+        elif name in {"count", "distinct"}:
+            filters = [cmd.get("query", {})]
+        elif name == "update":
+            filters = [u["q"] for u in cmd["updates"]]
+        elif name == "delete":
+            filters = [d["q"] for d in cmd["deletes"]]
+        elif name == "findAndModify":
+            filters = [cmd.get("query", {})]
+        elif name == "aggregate":
+            first = cmd["pipeline"][0] if cmd["pipeline"] else {}
+            filters = [first.get("$match", {})]
+        self.queries += [(name, collection, dict(f)) for f in filters]
+
+    def succeeded(self, event: Any) -> None:
+        return None
+
+    def failed(self, event: Any) -> None:
+        return None
+
+
+@pytest.fixture(scope="module")
+async def store(settings: Settings) -> AsyncIterator[tuple[Database, Recorder]]:
+    """A database with the platform's indexes and a little of everything, on a client
+    whose commands are recorded."""
+    recorder = Recorder()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongo.effective_uri, tz_aware=True, event_listeners=[recorder]
+    )
+    db = client[f"vpp_test_plans_{uuid.uuid4().hex[:8]}"]
+    try:
+        await seed(db, settings)
+        recorder.queries.clear()
+        yield db, recorder
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+async def seed(db: Database, settings: Settings) -> None:
+    # The indexes as the platform declares them (not through Beanie, whose models other
+    # tests bind to their own databases).
+    await ensure_telemetry_collection(db, RETENTION_S)
+    for model in (Node, HistoryDay, ForecastRecord, DispatchLog, Decision):
+        await db[model.Settings.name].create_indexes(model.Settings.indexes)
+    await db[NODES].insert_many(
+        [
+            {"dc_id": n, "kind": NodeKind.HOME_DER.value, "capacity_kw": 5.0, "battery_kwh": 13.5}
+            for n in NODE_IDS
+        ]
+    )
+    await db[TELEMETRY].insert_many(
+        [
+            {
+                "dc_id": n,
+                "seq": m,
+                "timestamp": NOW - timedelta(minutes=m),
+                "received_at": NOW - timedelta(minutes=m),
+                "power_kw": 1.0,
+                "soc": 50.0,
+                "freq": 50.0,
+                "load_kw": 1.0,
+                "pv_kw": 0.5,
+                "battery_kw": 0.0,
+            }
+            for n in NODE_IDS
+            for m in range(5, 125, 5)
+        ]
+    )
+    start = NOW - timedelta(days=3)
+    days = [
+        doc
+        for n in [*NODE_IDS, SITE_SERIES]
+        for doc in history.day_documents(n, start, {"load_kw": np.ones(72)}, "test")
+    ]
+    await history.replace_days(db, days)
+    await db[DISPATCH_LOG].insert_one(
+        {
+            "_id": "cmd-1",
+            "dispatch_id": "d-1",
+            "dc_id": NODE_IDS[0],
+            "status": "sent",
+            "issued_by": "operator",
+            "timestamp": NOW,
+        }
+    )
+    await db[DECISIONS].insert_one(
+        {
+            "_id": f"c-1:{NODE_IDS[0]}",
+            "cycle_id": "c-1",
+            "dc_id": NODE_IDS[0],
+            "decided_at": NOW,
+            "policy": "rule",
+        }
+    )
+
+
+def forecast_record(series_id: str, target: Target) -> ForecastRecord:
+    # Constructed without validation: Beanie refuses to build a document whose model is
+    # not bound to a database, and this module binds none (see `seed`).
+    record = ForecastRecord.model_construct(
+        cycle_id="plan-cycle",
+        series_id=series_id,
+        target=target,
+        issued_at=NOW,
+        start=NOW,
+        step_minutes=60,
+        q10=[0.0] * 24,
+        q50=[1.0] * 24,
+        q90=[2.0] * 24,
+        model_name="seasonal_naive",
+        model_version=None,
+        model_kind=ModelKind.SEASONAL_NAIVE,
+        fallback=True,
+        fallback_reason="test",
+        history_end=NOW,
+        filled_hours=0,
+    )
+    return cast(ForecastRecord, record)
+
+
+async def scans(db: Database, recorder: Recorder) -> list[str]:
+    """The recorded queries the server answers by scanning the whole collection."""
+    assert recorder.queries, "no query of a growing collection was recorded"
+    out = []
+    for command, collection, query in recorder.queries:
+        explained = await db.command("explain", {"find": collection, "filter": query})
+        if "COLLSCAN" in str(explained["queryPlanner"]["winningPlan"]):
+            out.append(f"{command} {collection} {query}")
+    recorder.queries.clear()
+    return out
+
+
+Exercise = Callable[[Database, Settings], Awaitable[object]]
+
+
+async def forecast_cycle_reads_and_writes(db: Database, settings: Settings) -> None:
+    await history.append_telemetry(db, NOW)
+    await history.read_series(db, NODE_IDS, ["load_kw", "pv_kw"], NOW - timedelta(days=2), NOW)
+    await history.read_series(db, None, ["load_kw"], NOW - timedelta(days=2), NOW)
+    await history.read_series(db, [SITE_SERIES], ["load_kw"], NOW - timedelta(days=2), NOW)
+    await history.series_with_history(db, NOW - timedelta(days=1))
+    records = [forecast_record(n, t) for n in [*NODE_IDS, "fleet"] for t in Target]
+    await store_forecasts(db, records)
+    await store_forecasts(db, records)  # a retried batch replaces its forecasts
+    await db[FORECASTS].find({"cycle_id": "plan-cycle"}).to_list()  # the live message
+    await db[FORECASTS].delete_many({"issued_at": {"$lt": NOW - timedelta(days=7)}})
+
+
+async def forecast_api_reads(db: Database, settings: Settings) -> None:
+    fs = ForecastSettings()
+    for series in (NODE_IDS[0], "fleet"):
+        await latest_forecasts(db, series, horizon_h=24)
+        await forecast_accuracy(db, fs, series_id=series, target=Target.LOAD, days=1, now=NOW)
+
+
+async def optimiser_reads_and_writes(db: Database, settings: Settings) -> None:
+    await held_nodes(db, NOW)
+    await optimiser_forecasts(db, set(NODE_IDS), NOW)
+    activities = OptimizeActivities(db, Redis.from_url(settings.redis.url), settings)
+    started = StartedDispatch(
+        dispatch_id="d-1", workflow_id="w-1", action=Action.DISCHARGE, kw=1.0, node_ids=NODE_IDS
+    )
+    await activities.attach_dispatches(AttachInput(cycle_id="c-1", dispatches=[started]))
+    page = await decisions_page(db, first=1)
+    await decisions_page(db, first=1, after=page.end_cursor, acting_only=True)
+    await decisions_page(db, first=10, dc_id=NODE_IDS[0])
+    await decisions_page(db, first=10, cycle_id="c-1", acting_only=True)
+
+
+async def telemetry_reads(db: Database, settings: Settings) -> None:
+    await MongoDispatchStore(db).telemetry(NODE_IDS, NOW - timedelta(hours=1), NOW)
+    await latest_readings(db, NODE_IDS[0], limit=10)
+    await readings_in_range(db, NODE_IDS[0], NOW - timedelta(hours=1), NOW)
+    await downsampled_range(db, NODE_IDS[0], NOW - timedelta(hours=2), NOW, Bucket.FIFTEEN_MINUTES)
+    await prune_telemetry(db, NODE_IDS, RETENTION_S)
+
+
+@pytest.mark.parametrize(
+    "exercise",
+    [
+        forecast_cycle_reads_and_writes,
+        forecast_api_reads,
+        optimiser_reads_and_writes,
+        telemetry_reads,
+    ],
+    ids=lambda f: f.__name__,
+)
+async def test_queries_of_growing_collections_use_an_index(
+    store: tuple[Database, Recorder], settings: Settings, exercise: Exercise
+) -> None:
+    db, recorder = store
+    recorder.queries.clear()
+    await exercise(db, settings)
+    assert await scans(db, recorder) == []
