@@ -24,11 +24,14 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.monitoring import CommandListener, CommandStartedEvent
 from redis.asyncio import Redis
+from temporalio.client import Client
 
 from vpp.activities.optimize import OptimizeActivities
 from vpp.config import Settings
-from vpp.dispatch.documents import DISPATCH_LOG, DispatchLog
+from vpp.dispatch.documents import DISPATCH_LOG, DISPATCHES, Dispatch, DispatchLog
+from vpp.dispatch.models import DispatchStatus, NodeStatus
 from vpp.dispatch.repository import MongoDispatchStore
+from vpp.dispatch.service import DispatchService
 from vpp.ml.forecast import history
 from vpp.ml.forecast.documents import FORECASTS, HISTORY, SITE_SERIES, ForecastRecord, HistoryDay
 from vpp.ml.forecast.service import store_forecasts
@@ -51,7 +54,7 @@ from vpp.store.telemetry_queries import (
     readings_in_range,
 )
 
-GROWING = (TELEMETRY, HISTORY, FORECASTS, DISPATCH_LOG, DECISIONS)
+GROWING = (TELEMETRY, HISTORY, FORECASTS, DISPATCHES, DISPATCH_LOG, DECISIONS)
 NODE_IDS = [f"plan-{n}" for n in range(3)]
 NOW = history.hour_floor(datetime.now(UTC))
 RETENTION_S = 30 * 86_400
@@ -113,7 +116,7 @@ async def seed(db: Database, settings: Settings) -> None:
     # The indexes as the platform declares them (not through Beanie, whose models other
     # tests bind to their own databases).
     await ensure_telemetry_collection(db, RETENTION_S)
-    for model in (Node, HistoryDay, ForecastRecord, DispatchLog, Decision):
+    for model in (Node, HistoryDay, ForecastRecord, Dispatch, DispatchLog, Decision):
         await db[model.Settings.name].create_indexes(model.Settings.indexes)
     await db[NODES].insert_many(
         [
@@ -154,6 +157,24 @@ async def seed(db: Database, settings: Settings) -> None:
             "status": "sent",
             "issued_by": "operator",
             "timestamp": NOW,
+            "action": "discharge",
+            "params": {"kw": 1.0, "duration_s": 900},
+            "shard": 0,
+            "attempts": 1,
+        }
+    )
+    await db[DISPATCHES].insert_one(
+        {
+            "_id": "d-1",
+            "workflow_id": "w-1",
+            "action": "discharge",
+            "params": {"kw": 1.0, "duration_s": 900},
+            "targets": NODE_IDS[:1],
+            "status": "running",
+            "issued_by": "operator",
+            "created_at": NOW,
+            "deadline": NOW + timedelta(minutes=15),
+            "node_count": 1,
         }
     )
     await db[DECISIONS].insert_one(
@@ -248,9 +269,22 @@ async def telemetry_reads(db: Database, settings: Settings) -> None:
     await prune_telemetry(db, NODE_IDS, RETENTION_S)
 
 
+async def dispatch_reads(db: Database, settings: Settings) -> None:
+    # The reads need no Temporal client: only starting and cancelling do.
+    service = DispatchService(cast(Client, None), db, settings)
+    assert await service.get_dispatch("d-1") is not None
+    await service.get_dispatch("d-1", node_status=NodeStatus.SENT, node_limit=10, node_offset=1)
+    await service.list_dispatches(limit=10)
+    await service.list_dispatches(limit=10, status=DispatchStatus.RUNNING, issued_by="operator")
+    await service.list_dispatches(limit=10, before=NOW)
+    await service.dispatch_logs(limit=10)
+    await service.dispatch_logs(NODE_IDS[0], limit=10)
+
+
 @pytest.mark.parametrize(
     "exercise",
     [
+        dispatch_reads,
         forecast_cycle_reads_and_writes,
         forecast_api_reads,
         optimiser_reads_and_writes,
@@ -264,4 +298,5 @@ async def test_queries_of_growing_collections_use_an_index(
     db, recorder = store
     recorder.queries.clear()
     await exercise(db, settings)
-    assert await scans(db, recorder) == []
+    found = await scans(db, recorder)
+    assert found == [], "\n".join(found)

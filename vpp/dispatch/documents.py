@@ -108,6 +108,11 @@ class DispatchLog(DispatchLogRecord, Document):
                 name="dispatch_node_unique",
                 unique=True,
             ),
+            # A dispatch's commands in one status (the API's node filter).
+            IndexModel(
+                [("dispatch_id", ASCENDING), ("status", ASCENDING), ("dc_id", ASCENDING)],
+                name="dispatch_status_node",
+            ),
             IndexModel([("dc_id", ASCENDING), ("timestamp", DESCENDING)], name="dc_id_timestamp"),
             IndexModel([("timestamp", DESCENDING)], name="timestamp"),
             # The commands still binding (pending, sent, accepted) that the optimiser

@@ -54,6 +54,7 @@ from vpp.dispatch.models import (
 from vpp.dispatch.progress import progress_channel
 from vpp.dispatch.settings import DispatchSettings, dispatch_settings
 from vpp.store.database import Database
+from vpp.store.recent import newest_first
 from vpp.workflows.dispatch import DispatchWorkflow, dispatch_search_attributes, summary_text
 
 MAX_DEADLINE = timedelta(hours=24)
@@ -240,16 +241,24 @@ class DispatchService:
         before: datetime | None = None,
     ) -> list[DispatchSummary]:
         """The newest dispatches first."""
-        query: dict[str, Any] = {"created_at": {"$exists": True}}
-        if status is not None:
-            query["status"] = status.value
+        # Newest first in windows of `created_at` (`newest_first`): one sorted query would
+        # read and sort every dispatch kept. The issuer, else the status, goes with the time
+        # (each has an index with it); the other is checked here.
+        equal: dict[str, str] = {}
         if issued_by is not None:
-            query["issued_by"] = issued_by
-        if before is not None:
-            query["created_at"] = {"$lt": before}
-        cursor = self._db[DISPATCHES].find(query).sort("created_at", -1).limit(_limit(limit))
+            equal["issued_by"] = issued_by
+        elif status is not None:
+            equal["status"] = status.value
+        found = await newest_first(
+            self._db[DISPATCHES],
+            "created_at",
+            need=_limit(limit),
+            equal=equal,
+            below=None if before is None else {"$lt": before},
+            keep=lambda doc: status is None or doc.get("status") == status.value,
+        )
         summaries = []
-        async for doc in cursor:
+        for doc in found[: _limit(limit)]:
             summary = summary_from_document(doc)
             if summary is not None:
                 summaries.append(summary)
@@ -259,9 +268,13 @@ class DispatchService:
         self, dc_id: str | None = None, limit: int = 50
     ) -> list[DispatchLogEntry]:
         """The seed's `GET /api/dispatch/logs?dc_id=&limit=`: node commands, newest first."""
-        query: dict[str, Any] = {} if dc_id is None else {"dc_id": dc_id}
-        cursor = self._db[DISPATCH_LOG].find(query).sort("timestamp", -1).limit(_limit(limit))
-        return [log_entry_from_document(doc) async for doc in cursor]
+        found = await newest_first(
+            self._db[DISPATCH_LOG],
+            "timestamp",
+            need=_limit(limit),
+            equal=None if dc_id is None else {"dc_id": dc_id},
+        )
+        return [log_entry_from_document(doc) for doc in found[: _limit(limit)]]
 
     async def _record(self, dispatch_id: str) -> DispatchRecord | None:
         doc = await self._db[DISPATCHES].find_one({"_id": dispatch_id})

@@ -6,9 +6,8 @@ Temporal, and are reported unavailable (not an error of the whole query) while i
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client, ScheduleActionStartWorkflow, WorkflowExecutionStatus
@@ -24,6 +23,7 @@ from vpp.services.errors import InvalidInputError, NotFoundError, UnavailableErr
 from vpp.services.nodes import check_node_id
 from vpp.services.paging import Page, check_page_size, decode_cursor, encode_cursor
 from vpp.store.database import Database
+from vpp.store.recent import newest_first
 
 DECISION_CURSOR = "decision"
 RECENT_RUNS = 5
@@ -230,15 +230,20 @@ async def decisions_page(
             and (position is None or (doc["decided_at"], str(doc["_id"])) < position)
         )
 
-    found = await _newest_decisions(
-        db,
-        dc_id=dc_id,
-        cycle_id=cycle_id,
-        before=None if position is None else position[0],
-        need=first + 1,
-        wanted=wanted,
-    )
-    found.sort(key=lambda d: (d["decided_at"], str(d["_id"])), reverse=True)
+    coll = db[DECISIONS]
+    if cycle_id is not None:
+        # A cycle's decisions (one per node) are read whole through the cycle index.
+        found = [doc async for doc in coll.find({"cycle_id": cycle_id}) if wanted(doc)]
+        found.sort(key=lambda d: (d["decided_at"], str(d["_id"])), reverse=True)
+    else:
+        found = await newest_first(
+            coll,
+            "decided_at",
+            need=first + 1,
+            equal=None if dc_id is None else {"dc_id": dc_id},
+            below=None if position is None else {"$lte": position[0]},
+            keep=wanted,
+        )
     docs = found[: first + 1]
     items = [DecisionView(id=str(d["_id"]), record=DecisionRecord.model_validate(d)) for d in docs]
     page = items[:first]
@@ -248,46 +253,3 @@ async def decisions_page(
         else None
     )
     return Page(page, len(items) > first, end)
-
-
-# The decisions are read newest first in windows of time, each twice as long as the one
-# before, until a page is found (`_newest_decisions`).
-_FIRST_WINDOW = timedelta(minutes=15)  # one optimiser cycle of the whole fleet
-_LAST_WINDOW = timedelta(days=64)  # past the decisions' retention: the rest in one read
-
-
-async def _newest_decisions(
-    db: Database,
-    *,
-    dc_id: str | None,
-    cycle_id: str | None,
-    before: datetime | None,
-    need: int,
-    wanted: Callable[[dict[str, Any]], bool],
-) -> list[dict[str, Any]]:
-    """At least the `need` newest decisions `wanted` keeps (all of them if fewer), at or
-    before `before`, unsorted.
-
-    Every read names only fields an index holds: SecantusDB scans the whole collection
-    (a month of every node's decisions every 15 minutes) for any other query, and sorts
-    in memory whatever its index returns. So a node's or a cycle's decisions are read
-    whole (a month of one node is 2,880), and the fleet's in widening windows of time.
-    """
-    coll = db[DECISIONS]
-    if cycle_id is not None or dc_id is not None:
-        one = {"cycle_id": cycle_id} if cycle_id is not None else {"dc_id": dc_id}
-        return [doc async for doc in coll.find(one) if wanted(doc)]
-    found: list[dict[str, Any]] = []
-    upper: dict[str, datetime] = {} if before is None else {"$lte": before}
-    top = before or datetime.now(UTC)
-    width = _FIRST_WINDOW
-    while len(found) < need:
-        if width > _LAST_WINDOW:
-            rest: dict[str, Any] = {"decided_at": upper} if upper else {}
-            return found + [doc async for doc in coll.find(rest) if wanted(doc)]
-        low = top - width
-        window = {"decided_at": {"$gte": low, **upper}}
-        found += [doc async for doc in coll.find(window) if wanted(doc)]
-        upper = {"$lt": low}
-        width *= 2
-    return found
