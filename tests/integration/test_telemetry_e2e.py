@@ -155,6 +155,18 @@ async def test_simulated_nodes_land_in_the_store_and_the_aggregate(
         assert bucket.power_kw.max == pytest.approx(max(inside))
 
 
+async def _missing(db: Database, taken: dict[str, int]) -> dict[str, list[int]]:
+    """Each node's readings (by seq) below the count it took that the store lacks."""
+    rows = (
+        await db[TELEMETRY].find({"dc_id": {"$in": list(taken)}}, {"dc_id": 1, "seq": 1}).to_list()
+    )
+    held: dict[str, set[int]] = {n: set() for n in taken}
+    for r in rows:
+        held[r["dc_id"]].add(r["seq"])
+    gaps = {n: sorted(set(range(count)) - held[n]) for n, count in taken.items()}
+    return {n: seqs for n, seqs in gaps.items() if seqs}
+
+
 # The broker-restart test's own nodes.
 RESTART_FIRST = 1641
 RESTART_NODES = 20
@@ -202,7 +214,12 @@ async def test_a_broker_restart_loses_no_reading_at_the_store(
             )
             assert await fleet.stop(drain_timeout_s=20)
             taken = {n: fleet.node(n).seq for n in node_ids}
-            await _until(lambda: _at_least(stored, sum(taken.values())), 60, "every reading")
+            try:
+                await _until(lambda: _at_least(stored, sum(taken.values())), 60, "every reading")
+            except pytest.fail.Exception:
+                # Which readings never arrived says where they were lost (before the broker
+                # went down, while it was away, or in the ingester's catch-up).
+                pytest.fail(f"readings missing after 60 s: {await _missing(db, taken)}")
         rows = (
             await db[TELEMETRY].find({"dc_id": {"$in": node_ids}}, {"dc_id": 1, "seq": 1}).to_list()
         )
