@@ -155,6 +155,41 @@ async def test_simulated_nodes_land_in_the_store_and_the_aggregate(
         assert bucket.power_kw.max == pytest.approx(max(inside))
 
 
+# The back-to-back test's own nodes, and the readings each takes in one burst.
+BURST_FIRST = 1621
+BURST_NODES = 4
+BURST_READINGS = 10
+
+
+async def test_readings_taken_back_to_back_are_each_stored(
+    settings: Settings, db: Database, redis: Redis
+) -> None:
+    """After a stall the simulator's sampler takes each node's missed readings back to
+    back, all within a millisecond. The store keys a reading by its node and timestamp in
+    milliseconds, and takes a second reading under one key for a redelivery of the first:
+    every reading must carry a time of its own, or all but one of a burst are lost."""
+    specs = seed_node_specs(settings.mqtt, BURST_FIRST + BURST_NODES - 1)[BURST_FIRST - 1 :]
+    await register_nodes(db, specs)
+    names = RedisNames(prefix=f"test-e2e-burst-{uuid.uuid4().hex[:8]}")
+    sim = settings.edge_sim.model_copy(update={"nodes": BURST_NODES, "first_node": BURST_FIRST})
+    fleet = Fleet(settings.model_copy(update={"edge_sim": sim}))
+    taken = dict.fromkeys(fleet.node_ids, BURST_READINGS)
+
+    async def stored() -> int:
+        return await db[TELEMETRY].count_documents({"dc_id": {"$in": fleet.node_ids}})
+
+    async with running_ingester(with_ingest(settings, flush_interval_s=0.05), db, redis, names):
+        fleet.start(sampling=False)
+        for node_id in fleet.node_ids:
+            for _ in range(BURST_READINGS):
+                fleet.sample(node_id)
+        assert await fleet.stop(drain_timeout_s=20)
+        try:
+            await _until(lambda: _at_least(stored, sum(taken.values())), 20, "every reading")
+        except pytest.fail.Exception:
+            pytest.fail(f"readings missing: {await _missing(db, taken)}")
+
+
 async def _missing(db: Database, taken: dict[str, int]) -> dict[str, list[int]]:
     """Each node's readings (by seq) below the count it took that the store lacks."""
     rows = (

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # A reading's frequency is the grid's plus the meter's own noise.
 _METER_NOISE_HZ = 0.002
+# A node's readings are at least this far apart in time (`SimNode._stamp`).
+_STAMP_STEP = timedelta(milliseconds=1)
 _BATTERY_ACTIONS = frozenset({Action.CHARGE, Action.DISCHARGE, Action.HOLD})
 
 
@@ -55,6 +57,7 @@ class SimNode(ABC):
         self.freq = 50.0
         self._t = clock.sim_now()
         self._last_reading_t = self._t
+        self._last_stamp: datetime | None = None
         self._step(self._t, 0.0)
 
     # -- what each kind defines -------------------------------------------------------
@@ -130,7 +133,7 @@ class SimNode(ABC):
         telemetry = Telemetry(
             dc_id=self.node_id,
             seq=self.seq,
-            timestamp=self._t,
+            timestamp=self._stamp(),
             soc=round(self.battery.soc * 100.0, 3),
             power_kw=round(self.power_kw, 3),
             freq=round(self.freq, 4),
@@ -141,6 +144,19 @@ class SimNode(ABC):
         )
         self.seq += 1
         return telemetry
+
+    def _stamp(self) -> datetime:
+        """The reading's timestamp: the node's time to the millisecond, later than the last.
+
+        The store keys a reading by its node and timestamp, in milliseconds (BSON dates),
+        and takes a second reading with the same key for a redelivery of the first. After
+        a stall the sampler takes a node's missed readings back to back, well within one
+        millisecond, so without the step each such reading after the first was dropped."""
+        stamp = self._t.replace(microsecond=self._t.microsecond // 1000 * 1000)
+        if self._last_stamp is not None and stamp <= self._last_stamp:
+            stamp = self._last_stamp + _STAMP_STEP
+        self._last_stamp = stamp
+        return stamp
 
     # -- commands -----------------------------------------------------------------------
 
