@@ -35,6 +35,11 @@ _BINDING = [CommandStatus.PENDING.value, CommandStatus.SENT.value, CommandStatus
 _HOLD_LOOKBACK = timedelta(days=1)
 # A forecast older than this is not used (the cycle runs every 15 minutes).
 _FORECAST_MAX_AGE = timedelta(hours=3)
+# Two cycles at the default 15 minutes: the newest finished one, even while the next runs.
+_NEWEST_CYCLES = timedelta(minutes=30)
+# Above this many (node, target) pairs missing from the newest cycles, the older ones are
+# read in one query rather than one query per pair.
+_ASKED_ONE_BY_ONE = 50
 
 
 @dataclass(frozen=True)
@@ -182,17 +187,23 @@ async def latest_forecasts(
     db: Database, ids: set[str], now: datetime, max_age: timedelta = _FORECAST_MAX_AGE
 ) -> dict[str, NodeForecast]:
     """The newest forecast of each node's load and PV (median) issued within `max_age`."""
-    newest: dict[tuple[str, str], dict[str, Any]] = {}
-    cursor = db[FORECASTS].find(
-        {"issued_at": {"$gte": now - max_age}},
-        {"series_id": 1, "target": 1, "issued_at": 1, "start": 1, "q50": 1, "cycle_id": 1},
-    )
-    async for doc in cursor:
-        if doc["series_id"] not in ids:
-            continue
-        key = (doc["series_id"], doc["target"])
-        if key not in newest or doc["issued_at"] > newest[key]["issued_at"]:
-            newest[key] = doc
+    # Every cycle forecasts the whole fleet, so the newest cycles hold nearly every node:
+    # read them first, then only what they lacked. One read of `max_age` would fetch
+    # every cycle kept in it (twelve at 3 h), each a document per node and target.
+    recent = now - min(_NEWEST_CYCLES, max_age)
+    newest = await _newest_forecasts(db, {"issued_at": {"$gte": recent}}, ids)
+    missing = [(i, t.value) for i in ids for t in Target if (i, t.value) not in newest]
+    older = {"$gte": now - max_age, "$lt": recent}
+    if len(missing) > _ASKED_ONE_BY_ONE:
+        # A cycle that failed or is late: the older cycles, all at once.
+        queries: list[dict[str, Any]] = [{"issued_at": older}]
+    else:
+        # Nodes the newest cycles skip (too little history): few, and each pair's own
+        # (series, target, issued) index answers it.
+        queries = [{"series_id": i, "target": t, "issued_at": older} for i, t in missing]
+    for query in queries:
+        for key, doc in (await _newest_forecasts(db, query, ids)).items():
+            newest.setdefault(key, doc)
     result = {}
     for dc_id in ids:
         load = newest.get((dc_id, Target.LOAD.value))
@@ -208,6 +219,23 @@ async def latest_forecasts(
             pv_kw=_from(pv, first["start"]),
         )
     return result
+
+
+async def _newest_forecasts(
+    db: Database, query: dict[str, Any], ids: set[str]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The newest document of each (node, target) that `query` finds, for `ids` only."""
+    newest: dict[tuple[str, str], dict[str, Any]] = {}
+    cursor = db[FORECASTS].find(
+        query, {"series_id": 1, "target": 1, "issued_at": 1, "start": 1, "q50": 1, "cycle_id": 1}
+    )
+    async for doc in cursor:
+        if doc["series_id"] not in ids:
+            continue
+        key = (doc["series_id"], doc["target"])
+        if key not in newest or doc["issued_at"] > newest[key]["issued_at"]:
+            newest[key] = doc
+    return newest
 
 
 def _from(doc: dict[str, Any] | None, start: datetime) -> list[float] | None:
