@@ -17,7 +17,17 @@ from tests.conftest import ROOT, TEST_ENV, shifted_port
 from vpp.stack.process import port_in_use
 
 # Fast servers only; Keycloak's reuse is covered against the session stack below.
-SERVERS = ["mongo", "redis", "mqtt"]
+SERVERS = ["temporal", "mongo", "redis", "mqtt"]
+# The side stack's ports, each shifted like the test stack's.
+SIDE_PORTS = {
+    "VPP_TEMPORAL__PORT": 27333,
+    "VPP_TEMPORAL__UI_PORT": 28333,
+    "VPP_TEMPORAL__HTTP_PORT": 27343,
+    "VPP_TEMPORAL__METRICS_PORT": 27344,
+    "VPP_MONGO__PORT": 27217,
+    "VPP_REDIS__PORT": 26379,
+    "VPP_MQTT__PORT": 21883,
+}
 
 
 def _vpp(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,15 +69,8 @@ def side_dir() -> Iterator[Path]:
 @pytest.fixture
 def side_stack_env(side_dir: Path) -> Iterator[dict[str, str]]:
     env = dict(os.environ)
-    env.update(
-        {
-            "VPP_STACK__DATA_DIR": str(side_dir),
-            "VPP_MONGO__PORT": shifted_port(27217),
-            "VPP_REDIS__PORT": shifted_port(26379),
-            "VPP_MQTT__PORT": shifted_port(21883),
-            "VPP_MQTT__NODE_ACCOUNTS": "10",
-        }
-    )
+    env.update({name: shifted_port(port) for name, port in SIDE_PORTS.items()})
+    env.update({"VPP_STACK__DATA_DIR": str(side_dir), "VPP_MQTT__NODE_ACCOUNTS": "10"})
     yield env
     _vpp(env, "stack", "down", *SERVERS)
 
@@ -94,7 +97,7 @@ def test_up_twice_leaves_one_set_and_down_leaves_none(
     down = _vpp(side_stack_env, "stack", "down", *SERVERS)
     assert down.returncode == 0, down.stderr
     assert _processes_using(data_dir) == []
-    for port in (27217, 26379, 21883):
+    for port in SIDE_PORTS.values():
         assert not port_in_use("127.0.0.1", int(shifted_port(port)))
     stopped = _vpp(side_stack_env, "stack", "status", *SERVERS)
     assert stopped.returncode == 1

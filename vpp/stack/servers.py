@@ -137,19 +137,15 @@ class TemporalServer(Server):
         return Launch(argv)
 
     async def healthy(self) -> bool:
-        from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-        from temporalio.client import Client
-
-        try:
-            client = await Client.connect(
-                self.settings.temporal.address, namespace=self.settings.temporal.namespace
-            )
-            await client.workflow_service.describe_namespace(
-                DescribeNamespaceRequest(namespace=self.settings.temporal.namespace)
-            )
-        except Exception:
-            return False
-        return True
+        # Asked over the dev server's HTTP API: a temporalio client here would start the
+        # SDK's Rust runtime in `vpp stack up`, whose threads then aborted the CLI about
+        # every other time it exited (`PyGILState_Release ... must be current`, rc 134).
+        t = self.settings.temporal
+        url = f"http://{t.host}:{t.http_port}/api/v1/namespaces/{t.namespace}"
+        with contextlib.suppress(httpx.HTTPError):
+            async with httpx.AsyncClient(timeout=2.0) as client:
+                return (await client.get(url)).status_code == 200
+        return False
 
 
 class MongoServer(Server):
