@@ -42,8 +42,8 @@ web-test: web
 	cd web && npm test --silent
 
 lint:
-	$(BIN)/ruff check vpp tests
-	$(BIN)/ruff format --check vpp tests
+	$(BIN)/ruff check vpp tests bench
+	$(BIN)/ruff format --check vpp tests bench
 
 typecheck:
 	$(BIN)/mypy

@@ -55,7 +55,7 @@ else:
 def pytest_configure(config: pytest.Config) -> None:
     """Fail once, clearly, when the CityLearn data is not where the settings look for it,
     rather than in a hundred tests that need it."""
-    found = Settings(_env_file=None)  # type: ignore[call-arg]
+    found = Settings(_env_file=None)
     places = {
         "VPP_EDGE_SIM__DATA_DIR": found.edge_sim.data_dir,
         "VPP_FORECAST__DATA_DIR": found.forecast.data_dir,
@@ -73,4 +73,4 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     get_settings.cache_clear()
-    return Settings(_env_file=None)  # type: ignore[call-arg]
+    return Settings(_env_file=None)

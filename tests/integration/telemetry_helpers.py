@@ -80,7 +80,7 @@ class LiveListener:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._pubsub.unsubscribe(self._channel)
-        await self._pubsub.aclose()
+        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
 
     @property
     def readings(self) -> list[dict[str, Any]]:

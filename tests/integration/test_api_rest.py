@@ -139,7 +139,7 @@ async def test_every_role_reads(
 ) -> None:
     headers = await tokens.headers(role)
     now = datetime.now(UTC)
-    for path, params in [
+    reads: list[tuple[str, dict[str, str | int]]] = [
         ("/api/nodes", {"limit": 5}),
         (f"/api/nodes/{fixed_node}", {}),
         ("/api/aggregate", {"nodeIds": fixed_node}),
@@ -152,7 +152,8 @@ async def test_every_role_reads(
                 "end": now.isoformat(),
             },
         ),
-    ]:
+    ]
+    for path, params in reads:
         response = await client.get(path, params=params, headers=headers)
         assert response.status_code == 200, (path, response.text)
         assert response.json()["success"] is True

@@ -6,6 +6,7 @@ against its nodes' sum, and bad arguments are refused before the store is read."
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,12 +36,12 @@ def measured(shift: float) -> list[float]:
     return [round(v + 0.3 * (h // 24), 5) for h, v in enumerate(shape)]
 
 
-def history(values: list[float | None]) -> dict[str, npt.NDArray[np.float64]]:
+def history(values: Sequence[float | None]) -> dict[str, npt.NDArray[np.float64]]:
     """A load channel for the history, NaN where an hour was not measured."""
     return {"load_kw": np.array([np.nan if v is None else v for v in values])}
 
 
-async def write_history(db: Database, node: str, values: list[float | None]) -> None:
+async def write_history(db: Database, node: str, values: Sequence[float | None]) -> None:
     docs = day_documents(node, DAY - timedelta(days=1), history(values), "telemetry")
     await replace_days(db, docs)
 

@@ -9,6 +9,7 @@ import json
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -52,7 +53,7 @@ __all__ = ["fdb", "forecast", "homes", "ml_queue", "redis", "temporal"]
 pytestmark = pytest.mark.slow
 
 
-async def _replay(handle: WorkflowHandle[object, object], name: str) -> None:
+async def _replay(handle: WorkflowHandle[Any, Any], name: str) -> None:
     """Replay the workflow's history with the current code; keep it for the unit replay
     test when VPP_RECORD_HISTORIES=1."""
     recorded = await handle.fetch_history()
@@ -228,7 +229,7 @@ async def test_a_cycle_forecasts_nodes_and_fleet_and_falls_back_without_a_model(
     payload = json.loads(message["data"])
     assert payload["cycle_id"] == result.cycle_id
     assert len(payload["forecasts"]) == result.written
-    await pubsub.aclose()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     await _replay(handle, "forecast_cycle")
 

@@ -157,7 +157,7 @@ async def test_aggregate_equals_what_was_sent(
     settings: Settings, ingester: Ingester, db: Database, redis: Redis, names: RedisNames
 ) -> None:
     nodes = REGISTERED[3:7]
-    values = {
+    values: dict[str, dict[str, Any]] = {
         nodes[0]: {"power_kw": 12.5, "soc": 80.0, "freq": 50.02},
         nodes[1]: {"power_kw": -4.0, "soc": 40.0, "freq": 49.98},
         nodes[2]: {"power_kw": 7.25, "soc": 55.0, "freq": 50.01},
@@ -286,7 +286,8 @@ FIELDS = ["dc_id", "seq", "timestamp", "soc", "power_kw", "freq", "cpu_usage", "
 
 
 def _valid() -> dict[str, Any]:
-    return orjson.loads(reading(GOOD_NODE, 1))
+    body: dict[str, Any] = orjson.loads(reading(GOOD_NODE, 1))
+    return body
 
 
 @st.composite
@@ -297,8 +298,7 @@ def hostile(draw: st.DrawFn) -> tuple[str | bytes, bytes, set[DeadLetterReason]]
         return TOPIC, draw(st.binary(max_size=300)), bad_body | {DeadLetterReason.ID_MISMATCH}
     if kind == "huge":
         size = draw(st.integers(min_value=16 * 1024 + 1, max_value=200_000))
-        body = _valid() | {"dc_id": "x" * size}
-        return TOPIC, orjson.dumps(body), {DeadLetterReason.TOO_LARGE}
+        return TOPIC, orjson.dumps(_valid() | {"dc_id": "x" * size}), {DeadLetterReason.TOO_LARGE}
     if kind == "nan":
         field = draw(st.sampled_from(["soc", "power_kw", "freq"]))
         literal = draw(st.sampled_from(["NaN", "Infinity", "-Infinity"]))
@@ -314,8 +314,8 @@ def hostile(draw: st.DrawFn) -> tuple[str | bytes, bytes, set[DeadLetterReason]]
         )
         return TOPIC, json.dumps(_valid() | {field: value}).encode(), bad_body
     if kind == "junk":
-        value = draw(json_values)  # integers beyond 64 bits included
-        return TOPIC, json.dumps(value).encode(), bad_body
+        junk = draw(json_values)  # integers beyond 64 bits included
+        return TOPIC, json.dumps(junk).encode(), bad_body
     if kind == "topic":
         topic = draw(
             st.text(max_size=80).filter(lambda t: not t.startswith("vpp/v1/nodes/"))

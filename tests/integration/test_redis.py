@@ -22,5 +22,5 @@ async def test_pubsub_delivers(settings: Settings) -> None:
     )
     assert message is not None
     assert message["data"] == b'{"node_id": "node-00001"}'
-    await pubsub.aclose()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
     await redis.aclose()

@@ -25,7 +25,7 @@ def test_node_passwords_differ_per_node_and_per_secret() -> None:
     mqtt = MqttSettings()
     assert node_password(mqtt, "node-00001") != node_password(mqtt, "node-00002")
     assert node_password(mqtt, "node-00001") == node_password(MqttSettings(), "node-00001")
-    other = MqttSettings(node_secret="another-secret")  # type: ignore[arg-type]
+    other = MqttSettings(node_secret="another-secret")
     assert node_password(other, "node-00001") != node_password(mqtt, "node-00001")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def ended(monkeypatch: pytest.MonkeyPatch) -> None:
     def end(code: int) -> None:
         raise Ended(code)
 
-    monkeypatch.setattr(temporal_client.os, "_exit", end)
+    monkeypatch.setattr(os, "_exit", end)
 
 
 def test_a_command_that_used_temporal_ends_with_its_status_past_the_teardown(

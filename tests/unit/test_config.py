@@ -37,7 +37,7 @@ def test_env_example_documents_every_variable() -> None:
 def test_nested_variables_override_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VPP_MQTT__PORT", "2883")
     monkeypatch.setenv("VPP_MQTT__SERVICE_PASSWORD", "s3cret")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.mqtt.port == 2883
     assert settings.mqtt.service_password.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(settings)
@@ -46,14 +46,14 @@ def test_nested_variables_override_defaults(monkeypatch: pytest.MonkeyPatch) -> 
 def test_mongo_uri_unset_means_the_stack_store(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VPP_MONGO__URI", raising=False)
     monkeypatch.setenv("VPP_MONGO__PORT", "27999")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert not settings.mongo.external
     assert settings.mongo.effective_uri.startswith("mongodb://127.0.0.1:27999/")
 
 
 def test_mongo_uri_set_means_external(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VPP_MONGO__URI", "mongodb://db.internal:27017/?replicaSet=rs0")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.mongo.external
     assert settings.mongo.effective_uri == "mongodb://db.internal:27017/?replicaSet=rs0"
 
@@ -61,13 +61,13 @@ def test_mongo_uri_set_means_external(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_value_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VPP_REDIS__PORT", "not-a-port")
     with pytest.raises(ValidationError, match=r"redis\.port"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
 
 
 def test_telemetry_qos_is_zero_or_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VPP_MQTT__TELEMETRY_QOS", "2")
     with pytest.raises(ValidationError, match="telemetry_qos"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
 
 
 def test_the_issuer_follows_the_public_url_and_the_backchannel_stays(
@@ -75,12 +75,12 @@ def test_the_issuer_follows_the_public_url_and_the_backchannel_stays(
 ) -> None:
     monkeypatch.setenv("VPP_KEYCLOAK__HOST", "keycloak")
     monkeypatch.setenv("VPP_KEYCLOAK__PUBLIC_URL", "https://login.example.org/")
-    keycloak = Settings(_env_file=None).keycloak  # type: ignore[call-arg]
+    keycloak = Settings(_env_file=None).keycloak
     assert keycloak.issuer == "https://login.example.org/realms/vpp"
     backchannel = f"http://keycloak:{keycloak.port}/realms/vpp"
     assert keycloak.realm_url == backchannel
     monkeypatch.delenv("VPP_KEYCLOAK__PUBLIC_URL")
-    assert Settings(_env_file=None).keycloak.issuer == backchannel  # type: ignore[call-arg]
+    assert Settings(_env_file=None).keycloak.issuer == backchannel
 
 
 def test_the_rl_idle_band_must_be_the_guards_smallest_command(
@@ -88,14 +88,14 @@ def test_the_rl_idle_band_must_be_the_guards_smallest_command(
 ) -> None:
     monkeypatch.setenv("VPP_OPTIMIZE__KW_STEP", "2")
     with pytest.raises(ValidationError, match=r"VPP_RL__IDLE_BELOW_KW \(1\) must equal .* 2 kW"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
     monkeypatch.setenv("VPP_RL__IDLE_BELOW_KW", "2")
-    assert Settings(_env_file=None).rl.idle_below_kw == 2.0  # type: ignore[call-arg]
+    assert Settings(_env_file=None).rl.idle_below_kw == 2.0
     # min_kw above the step: the smallest command is the first step at or above it.
     monkeypatch.setenv("VPP_OPTIMIZE__KW_STEP", "0.3")
     monkeypatch.setenv("VPP_OPTIMIZE__MIN_KW", "0.5")
     monkeypatch.setenv("VPP_RL__IDLE_BELOW_KW", "0.6")
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.optimize.smallest_command_kw() == pytest.approx(0.6)
 
 

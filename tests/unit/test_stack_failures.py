@@ -39,7 +39,7 @@ class ScriptServer(Server):
 
 def _stack(tmp_path: Path, script: str, timeout_s: float = 30.0) -> Stack:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         stack=StackSettings(data_dir=tmp_path, start_timeout_s=timeout_s),
     )
     stack = Stack(settings, only=["redis"])

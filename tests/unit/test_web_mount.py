@@ -20,7 +20,7 @@ def app_with(dist: Path) -> FastAPI:
     async def nodes() -> list[str]:
         return ["n1"]
 
-    mount_dashboard(app, Settings(_env_file=None), dist)  # type: ignore[call-arg]
+    mount_dashboard(app, Settings(_env_file=None), dist)
     return app
 
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from jwcrypto import jwk, jws  # type: ignore[import-untyped]
-from jwcrypto.common import JWException  # type: ignore[import-untyped]
+from jwcrypto import jwk, jws
+from jwcrypto.common import JWException
 
 from vpp.config import KeycloakSettings
 

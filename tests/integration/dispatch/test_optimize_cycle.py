@@ -152,7 +152,9 @@ async def run_cycle(
     """Runs one cycle on an ML worker of its own; returns its result."""
     queue = f"test-optimize-{uuid.uuid4().hex[:8]}"
 
-    async def run(inp: OptimizeCycleInput, loader: object = constant_policy) -> OptimizeCycleResult:
+    async def run(
+        inp: OptimizeCycleInput, loader: PolicyLoader = constant_policy
+    ) -> OptimizeCycleResult:
         activities = OptimizeActivities(
             db,
             redis,
@@ -171,7 +173,6 @@ async def run_cycle(
                 inp,
                 id=f"test-optimize-cycle-{uuid.uuid4().hex[:8]}",
                 task_queue=queue,
-                result_type=OptimizeCycleResult,
             )
 
     yield run

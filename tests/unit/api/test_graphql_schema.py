@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import orjson
 import pytest
-from graphql import parse
+from graphql import FragmentDefinitionNode, parse
 from prometheus_client import CollectorRegistry
 
 from vpp.api.auth import Principal, Role
@@ -233,7 +233,9 @@ async def test_too_costly_a_query_is_refused_before_it_runs() -> None:
 def test_query_cost(query: str, variables: dict[str, Any], cost: int) -> None:
     document = parse(query)
     operation = next(d for d in document.definitions if d.kind == "operation_definition")
-    fragments = {d.name.value: d for d in document.definitions if d.kind == "fragment_definition"}
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
     assert QueryCost(schema._schema, fragments, variables).of_operation(operation) == cost  # type: ignore[arg-type]
 
 
@@ -250,7 +252,7 @@ async def test_telemetry_subscription_gets_its_nodes_readings_only() -> None:
         context_value=Context(state, principal(Role.VIEWER)),
     )
     assert not isinstance(stream, type(None))
-    first = asyncio.ensure_future(stream.__anext__())  # type: ignore[union-attr]
+    first = asyncio.ensure_future(stream.__anext__())
     await broadcaster.wait_for_subscribers(1)
     reading = {
         "seq": 1,
@@ -264,9 +266,10 @@ async def test_telemetry_subscription_gets_its_nodes_readings_only() -> None:
     broadcaster.publish_local(orjson.dumps([reading | {"dc_id": d} for d in ("n1", "n2", "n3")]))
     result = await asyncio.wait_for(first, 5)
     assert result.errors is None
+    assert result.data is not None
     assert [r["dcId"] for r in result.data["telemetry"]] == ["n1", "n3"]
     assert metrics.subscriptions.labels("telemetry")._value.get() == 1
-    await stream.aclose()  # type: ignore[union-attr]
+    await stream.aclose()
     assert broadcaster.subscriber_count == 0
     assert metrics.subscriptions.labels("telemetry")._value.get() == 0
 
@@ -276,7 +279,7 @@ async def test_a_subscription_with_dc_id_and_dc_ids_is_bad_user_input() -> None:
         'subscription { telemetry(dcId: "n1", dcIds: ["n2"]) { dcId } }',
         context_value=Context(bare_state(), principal(Role.VIEWER)),
     )
-    result = await stream.__anext__()  # type: ignore[union-attr]
+    result = await stream.__anext__()
     assert codes(result) == ["BAD_USER_INPUT"]
 
 
@@ -292,7 +295,7 @@ async def test_a_subscription_ends_once_its_token_has_expired() -> None:
     stream = await schema.subscribe(
         "subscription { telemetry { dcId } }", context_value=Context(state, expired)
     )
-    first = asyncio.ensure_future(stream.__anext__())  # type: ignore[union-attr]
+    first = asyncio.ensure_future(stream.__anext__())
     await broadcaster.wait_for_subscribers(1)
     reading = {
         "dc_id": "n1",
@@ -306,4 +309,5 @@ async def test_a_subscription_ends_once_its_token_has_expired() -> None:
     broadcaster.publish_local(orjson.dumps([reading]))
     result = await asyncio.wait_for(first, 5)
     assert codes(result) == ["UNAUTHENTICATED"]
+    assert result.errors is not None
     assert "expired" in result.errors[0].message

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from vpp.ml.forecast import history
 from vpp.ml.forecast.history import day_documents, fill_gaps
 
 
@@ -66,7 +67,7 @@ async def test_a_node_with_too_little_history_is_skipped_not_invented(
     async def fake_read(*_: object) -> dict[str, dict[str, np.ndarray]]:
         return {"new": {"load_kw": values}, "old": {"load_kw": enough}}
 
-    monkeypatch.setattr(service.history, "read_series", fake_read)
+    monkeypatch.setattr(history, "read_series", fake_read)
     hist = await service.read_histories(
         None, ["new", "old"], [Target.LOAD], start=start, end=end, max_gap_h=48
     )

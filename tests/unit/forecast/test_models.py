@@ -19,6 +19,7 @@ from vpp.ml.forecast.models import (
     LEVEL_H,
     SUN_SOFTENING_W_M2,
     ForecastError,
+    LightGBM,
     SeriesWindow,
     SiteWindow,
     baseline_and_level,
@@ -165,6 +166,7 @@ def test_a_window_too_short_is_refused(small: ForecastSettings) -> None:
     """The two-week baseline needs 14 days and the lags one more: 14 days are refused."""
     w = daily_series("a", 14)
     lgbm = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
+    assert isinstance(lgbm, LightGBM)
     assert lgbm.min_history_h == 15 * DAY_H
     lgbm.fitted = True
     lgbm.models = [object(), object()]
@@ -298,6 +300,7 @@ def test_nothing_after_the_origin_reaches_a_model(
     train = [daily_series(f"s{i}", 40, seed=i) for i in range(2)]
     weather = site(40)
     lgbm = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
+    assert isinstance(lgbm, LightGBM)
     lgbm.fit(train, weather)
 
     seen: list[Any] = []

@@ -66,7 +66,7 @@ async def test_a_partial_batch_is_written_after_the_interval() -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
     results = await asyncio.wait_for(asyncio.gather(batcher.submit(1), batcher.submit(2)), 2)
-    assert results == [10, 20]
+    assert list(results) == [10, 20]
     assert recorder.batches == [[1, 2]]
     assert loop.time() - started >= 0.05
     await batcher.stop()
@@ -76,7 +76,7 @@ async def test_an_idle_writer_starts_with_half_a_batch() -> None:
     recorder = Recorder()
     batcher = make(recorder, batch_size=4, idle_batch=2, flush_interval_s=60.0)
     first = await asyncio.wait_for(asyncio.gather(batcher.submit(1), batcher.submit(2)), 2)
-    assert first == [10, 20]
+    assert list(first) == [10, 20]
     assert recorder.batches == [[1, 2]]
     # While the writer is busy, more than half a batch gathers: the next batch is full.
     recorder.gate.clear()
@@ -106,7 +106,7 @@ async def test_a_failed_write_is_retried_until_it_succeeds() -> None:
     recorder = Recorder(failures=2)
     batcher = make(recorder, batch_size=2)
     results = await asyncio.wait_for(asyncio.gather(batcher.submit(1), batcher.submit(2)), 2)
-    assert results == [10, 20]
+    assert list(results) == [10, 20]
     assert recorder.attempts == [0, 1, 2]
     assert recorder.batches == [[1, 2]]
     await batcher.stop()
