@@ -104,6 +104,10 @@ async def test_nothing_older_than_the_age_asked(db: Database) -> None:
     await issue(db, 50, ["n-1"])
     await issue(db, 5, ["n-2"])
 
-    found = await latest_forecasts(db, {"n-1", "n-2"}, NOW, max_age=timedelta(minutes=40))
+    await issue(db, 25, ["n-3"])
 
+    found = await latest_forecasts(db, {"n-1", "n-2", "n-3"}, NOW, max_age=timedelta(minutes=40))
+    assert ages(found) == {"n-2": ("cycle-5", 5.0, 5.0), "n-3": ("cycle-25", 25.0, 25.0)}
+    # The envelope's two cycles: nothing is asked beyond them.
+    found = await latest_forecasts(db, {"n-1", "n-2", "n-3"}, NOW, max_age=timedelta(minutes=20))
     assert ages(found) == {"n-2": ("cycle-5", 5.0, 5.0)}

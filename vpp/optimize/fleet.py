@@ -194,9 +194,12 @@ async def latest_forecasts(
     newest = await _newest_forecasts(db, {"issued_at": {"$gte": recent}}, ids)
     missing = [(i, t.value) for i in ids for t in Target if (i, t.value) not in newest]
     older = {"$gte": now - max_age, "$lt": recent}
-    if len(missing) > _ASKED_ONE_BY_ONE:
+    if max_age <= _NEWEST_CYCLES:
+        # Nothing older may be used (the envelope asks for two cycles at most).
+        queries: list[dict[str, Any]] = []
+    elif len(missing) > _ASKED_ONE_BY_ONE:
         # A cycle that failed or is late: the older cycles, all at once.
-        queries: list[dict[str, Any]] = [{"issued_at": older}]
+        queries = [{"issued_at": older}]
     else:
         # Nodes the newest cycles skip (too little history): few, and each pair's own
         # (series, target, issued) index answers it.
