@@ -423,6 +423,13 @@ async def test_readings_posted_over_http_are_stored_like_mqtt_ones_and_read_back
     retry = await client.post("/api/telemetry", json=readings[-1], headers=operator)
     assert retry.status_code == 200
     assert retry.json()["duplicate"] is True
+    # Another reading under a stored timestamp is refused, saying what holds it.
+    taken = await client.post(
+        "/api/telemetry", json=readings[-1] | {"seq": 9, "soc": 10.0}, headers=operator
+    )
+    assert taken.status_code == 422, taken.text
+    assert "timestamp" in taken.text
+    assert "(seq 2)" in taken.text
     assert await state.db[TELEMETRY].count_documents({"dc_id": dc_id}) == 3
     # The ingester's Redis state moved to the newest reading.
     latest = await state.redis.hget(names.latest, dc_id)

@@ -197,6 +197,8 @@ async def test_duplicates_go_to_dead_letters_and_a_restarted_seq_does_not(
     node = REGISTERED[7]
     first = (datetime.now(UTC) - timedelta(seconds=20)).replace(microsecond=0)
     payload = reading(node, 5, first)
+    # Another reading stamped as the first (a node's clock too coarse for its rate).
+    taken = reading(node, 6, first, power_kw=1.0)
     async with publishers(settings, node) as (pub,):
         pub.publish(payload)
         await asyncio.wait_for(ingester.acknowledged.reached(1), 10)
@@ -205,6 +207,8 @@ async def test_duplicates_go_to_dead_letters_and_a_restarted_seq_does_not(
         pub.publish(reading(node, 0, first + timedelta(seconds=5)))
         pub.publish(reading(node, 5, first + timedelta(seconds=10)))
         await asyncio.wait_for(ingester.acknowledged.reached(4), 10)
+        pub.publish(taken)
+        await asyncio.wait_for(ingester.acknowledged.reached(5), 10)
 
     rows = await stored(db, [node])
     assert [(r["seq"], r["timestamp"]) for r in rows] == [
@@ -213,9 +217,19 @@ async def test_duplicates_go_to_dead_letters_and_a_restarted_seq_does_not(
         (5, first + timedelta(seconds=10)),
     ]
     letters = await dead_letters(db, dc_id=node)
-    assert [letter["reason"] for letter in letters] == [DeadLetterReason.DUPLICATE.value]
-    assert orjson.loads(letters[0]["payload"]) == orjson.loads(payload)
+    # The same reading again is a duplicate; a different one under its key is kept here
+    # with what holds the key, not taken for a redelivery.
+    refused = sorted((x["reason"], orjson.loads(x["payload"])["seq"]) for x in letters)
+    assert refused == [
+        (DeadLetterReason.DUPLICATE.value, 5),
+        (DeadLetterReason.TIMESTAMP_TAKEN.value, 6),
+    ]
+    [conflict] = [x for x in letters if x["reason"] == DeadLetterReason.TIMESTAMP_TAKEN.value]
+    assert orjson.loads(conflict["payload"]) == orjson.loads(taken)
+    assert "(seq 5)" in conflict["detail"]
+    assert "this one is seq 6" in conflict["detail"]
     assert ingester.metrics.dead_letters.labels(reason="duplicate")._value.get() == 1
+    assert ingester.metrics.dead_letters.labels(reason="timestamp_taken")._value.get() == 1
 
 
 async def test_unknown_nodes_and_bad_payloads_go_to_dead_letters(

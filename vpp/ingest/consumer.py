@@ -312,15 +312,19 @@ class Ingester:
         outcome = await self._telemetry.submit(PendingReading(doc, live))
         if outcome.status is WriteStatus.STORED:
             return
+        at = timestamp.isoformat()
         if outcome.status is WriteStatus.DUPLICATE:
-            rejection = Rejection(
-                DeadLetterReason.DUPLICATE,
-                f"a reading of {node_id} at {timestamp.isoformat()} is already stored "
-                f"(seq {reading.seq})",
-                node_id,
+            reason = DeadLetterReason.DUPLICATE
+            detail = f"a reading of {node_id} at {at} is already stored (seq {reading.seq})"
+        elif outcome.status is WriteStatus.CONFLICT:
+            reason = DeadLetterReason.TIMESTAMP_TAKEN
+            detail = (
+                f"another reading of {node_id} ({outcome.detail}) is stored at {at}; "
+                f"this one is seq {reading.seq}"
             )
         else:
-            rejection = Rejection(DeadLetterReason.STORE_REJECTED, outcome.detail or "?", node_id)
+            reason, detail = DeadLetterReason.STORE_REJECTED, outcome.detail or "?"
+        rejection = Rejection(reason, detail, node_id)
         await self._dead_letter(topic, payload, rejection, received_at)
 
     async def _handle_status(

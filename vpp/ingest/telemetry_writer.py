@@ -2,9 +2,11 @@
 
 1. Raw `insert_many(ordered=False)` of the batch (FACTS.md: raw batches of 500, one at a
    time, are the store's fastest path). A duplicate-key error on the (dc_id, timestamp)
-   key marks that reading a duplicate; the others are stored all the same. On a retry
-   after a failed attempt, a duplicate key means the failed attempt had stored it, so it
-   counts as stored: a reading lands exactly once even if the store fails mid-batch.
+   key marks that reading a duplicate if the reading stored under the key has its seq;
+   the others are stored all the same. On a retry after a failed attempt, a duplicate key
+   means the failed attempt had stored it, so it counts as stored: a reading lands
+   exactly once even if the store fails mid-batch. Under another seq the key is held by
+   a different reading (a node stamping two readings alike): a conflict, not stored.
    Any other error (store unreachable...) raises, and the batcher retries the batch.
 2. One pipelined Redis round trip: the latest state of the batch's nodes and one live
    message (a JSON list of the stored readings). With `publish_in_background` (the
@@ -39,6 +41,7 @@ _DUPLICATE_KEY = 11000
 class WriteStatus(StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"
+    CONFLICT = "conflict"  # another reading (another seq) holds its (dc_id, timestamp)
     REJECTED = "rejected"
 
 
@@ -82,7 +85,7 @@ class TelemetryWriter:
             for error in exc.details.get("writeErrors", []):
                 index = error["index"]
                 if error.get("code") == _DUPLICATE_KEY:
-                    outcomes[index] = STORED if attempt else DUPLICATE
+                    outcomes[index] = await self._key_taken(readings[index].doc, attempt)
                 else:
                     outcomes[index] = WriteOutcome(
                         WriteStatus.REJECTED, str(error.get("errmsg", "?"))[:300]
@@ -98,6 +101,17 @@ class TelemetryWriter:
         else:
             await publish
         return outcomes
+
+    async def _key_taken(self, doc: dict[str, Any], attempt: int) -> WriteOutcome:
+        """The outcome of a reading whose (dc_id, timestamp) is already stored: the same
+        reading again (its seq), or a different one under the same key."""
+        held = await self._collection.find_one(
+            {"dc_id": doc["dc_id"], "timestamp": doc["timestamp"]}, {"seq": 1}
+        )
+        # Gone meanwhile (pruned): nothing tells them apart, so take it for the same.
+        if held is None or held.get("seq") == doc.get("seq"):
+            return STORED if attempt else DUPLICATE
+        return WriteOutcome(WriteStatus.CONFLICT, f"seq {held.get('seq')}")
 
     async def drain(self) -> None:
         """Wait until every stored batch is in Redis."""

@@ -197,6 +197,13 @@ async def accept_reading(
         return AcceptResult(reading, Accepted.STORED)
     if outcome.status is WriteStatus.DUPLICATE:
         return AcceptResult(reading, Accepted.DUPLICATE)
+    if outcome.status is WriteStatus.CONFLICT:
+        raise InvalidInputError.for_field(
+            "timestamp",
+            f"another reading of {reading.dc_id} ({outcome.detail}) is stored at "
+            f"{timestamp.isoformat()}: each reading of a node needs a timestamp of its own, "
+            "to the millisecond",
+        )
     raise InvalidInputError(f"the store refused the reading: {outcome.detail or '?'}", [])
 
 

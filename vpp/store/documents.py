@@ -100,6 +100,9 @@ class DeadLetterReason(StrEnum):
     TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"  # beyond retention, or in the future
     UNKNOWN_NODE = "unknown_node"  # not in the `nodes` registry
     DUPLICATE = "duplicate"  # a reading with this (dc_id, timestamp) is already stored
+    # Another reading of the node (another seq) holds this (dc_id, timestamp): a node
+    # stamping two readings within one millisecond; this one is kept here only.
+    TIMESTAMP_TAKEN = "timestamp_taken"
     BAD_STATUS = "bad_status"  # a status payload other than online / offline
     STORE_REJECTED = "store_rejected"  # the database refused the document itself
     INTERNAL_ERROR = "internal_error"  # a bug in ingest; the message is kept, not lost
