@@ -7,16 +7,14 @@ the current settings give that process, and the alert rules beside it.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from vpp.config import Settings
-from vpp.stack.servers import Launch, Server, require_binary
+from vpp.stack.servers import Launch, Server, answers_ok, require_binary
 
 PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
 RETENTION = "7d"
@@ -89,11 +87,7 @@ class PrometheusServer(Server):
         )
 
     async def healthy(self) -> bool:
-        with contextlib.suppress(httpx.HTTPError):
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                response = await client.get(f"http://{self.host}:{self.port}/-/ready")
-                return response.status_code == 200
-        return False
+        return await answers_ok(f"http://{self.host}:{self.port}/-/ready")
 
 
 OBSERVABILITY_TYPES: tuple[type[Server], ...] = (PrometheusServer,)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 
-import httpx
-
-from vpp.stack.servers import Launch, Server
+from vpp.stack.servers import Launch, Server, answers_ok
 
 
 class PlatformProcess(Server):
@@ -36,11 +33,7 @@ class PlatformProcess(Server):
         return Launch([sys.executable, "-m", "vpp", *self.subcommand])
 
     async def healthy(self) -> bool:
-        with contextlib.suppress(httpx.HTTPError):
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                response = await client.get(self.health_url)
-                return response.status_code == 200
-        return False
+        return await answers_ok(self.health_url)
 
 
 class EdgeSimProcess(PlatformProcess):

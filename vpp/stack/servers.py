@@ -21,6 +21,14 @@ from vpp.stack.process import StackError
 REALM_FILE = Path(__file__).resolve().parents[2] / "infra" / "keycloak" / "vpp-realm.json"
 
 
+async def answers_ok(url: str) -> bool:
+    """Whether a server's HTTP endpoint answers 200 (within 2 s): a health probe."""
+    with contextlib.suppress(httpx.HTTPError):
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            return (await client.get(url)).status_code == 200
+    return False
+
+
 @dataclass
 class Launch:
     argv: Sequence[str]
@@ -138,14 +146,10 @@ class TemporalServer(Server):
 
     async def healthy(self) -> bool:
         # Asked over the dev server's HTTP API: a temporalio client here would start the
-        # SDK's Rust runtime in `vpp stack up`, whose threads then aborted the CLI about
-        # every other time it exited (`PyGILState_Release ... must be current`, rc 134).
+        # SDK's Rust runtime in `vpp stack up`, whose threads then aborted the CLI in about
+        # a quarter of its exits (`PyGILState_Release ... must be current`, rc 134).
         t = self.settings.temporal
-        url = f"http://{t.host}:{t.http_port}/api/v1/namespaces/{t.namespace}"
-        with contextlib.suppress(httpx.HTTPError):
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                return (await client.get(url)).status_code == 200
-        return False
+        return await answers_ok(f"http://{t.host}:{t.http_port}/api/v1/namespaces/{t.namespace}")
 
 
 class MongoServer(Server):
@@ -332,12 +336,8 @@ class KeycloakServer(Server):
         return Launch(argv, env=env, cwd=self.data_dir)
 
     async def healthy(self) -> bool:
-        url = f"{self.settings.keycloak.realm_url}/.well-known/openid-configuration"
-        with contextlib.suppress(httpx.HTTPError):
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                response = await client.get(url)
-                return response.status_code == 200
-        return False
+        realm = self.settings.keycloak.realm_url
+        return await answers_ok(f"{realm}/.well-known/openid-configuration")
 
 
 SERVER_TYPES: tuple[type[Server], ...] = (
