@@ -82,21 +82,14 @@ class TelemetryWriter:
         try:
             await self._collection.insert_many([r.doc for r in readings], ordered=False)
         except BulkWriteError as exc:
-            taken = []
             for error in exc.details.get("writeErrors", []):
                 index = error["index"]
                 if error.get("code") == _DUPLICATE_KEY:
-                    taken.append(index)
+                    outcomes[index] = await self._key_taken(readings[index].doc, attempt)
                 else:
                     outcomes[index] = WriteOutcome(
                         WriteStatus.REJECTED, str(error.get("errmsg", "?"))[:300]
                     )
-            # After a broker restart a batch may be all redeliveries: look them up at once.
-            found = await asyncio.gather(
-                *(self._key_taken(readings[i].doc, attempt) for i in taken)
-            )
-            for index, outcome in zip(taken, found, strict=True):
-                outcomes[index] = outcome
         stored = [r.live for r, o in zip(readings, outcomes, strict=True) if o is STORED]
         self._metrics.stored.inc(len(stored))
         self._metrics.batches.inc()
