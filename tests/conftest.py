@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +77,37 @@ def pytest_configure(config: pytest.Config) -> None:
 def settings() -> Settings:
     get_settings.cache_clear()
     return Settings(_env_file=None)
+
+
+# How long the tasks a run leaves behind get to end once cancelled.
+_LEFTOVER_GRACE_S = 30.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _no_task_outlives_the_run(pytestconfig: pytest.Config) -> AsyncIterator[None]:
+    """Ends what the run left on its event loop, or names what will not end.
+
+    The loop's runner cancels every task left at the end and waits for each, with no time
+    limit: one task that will not end (a cancel swallowed, a cleanup awaiting a server
+    already stopped) kept a full run hanging after its last test had passed. Session
+    fixtures end before this one (autouse: set up first), so what is left here is leaked.
+    """
+    yield
+    me = asyncio.current_task()
+    left = [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+    for task in left:
+        task.cancel()
+    if not left:
+        return
+    _, stuck = await asyncio.wait(left, timeout=_LEFTOVER_GRACE_S)
+    if not stuck:
+        return
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print(f"\n{len(stuck)} task(s) still running {_LEFTOVER_GRACE_S:.0f} s after a cancel:")
+        for task in stuck:
+            print(f"--- {task.get_name()}: {task.get_coro()!r}")
+            task.print_stack(file=sys.stdout)
+        sys.stdout.flush()
+    # The runner would now wait for them forever; end the run as failed, with their names.
+    os._exit(3)
