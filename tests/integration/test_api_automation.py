@@ -210,7 +210,9 @@ async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_
     """A home's 5 kW / 20 kWh battery at 50 % (8 kWh above the 10 % floor, 7.2 after
     losses): with zero export (the default) it gives its forecast net load, capped at 5 kW,
     and nothing in the PV surplus; it can take 5 kW every hour (8 kWh of room, 8.9 before
-    losses). A home whose newest forecast is older than two forecast cycles gives nothing.
+    losses). Left alone it covers that load itself, so by the fifth hour 0.63 kWh is left
+    (7.2 - 2 - 5, + 3 x 0.81 stored from the surplus, - 2), and then nothing. A home
+    whose newest forecast is older than two forecast cycles gives nothing.
     Other tests' nodes still online are data centres: each gives the same kW every hour,
     so across all kinds the hours' differences are the home's alone; asked for homes
     only, the envelope is the home's."""
@@ -260,10 +262,10 @@ async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_
     homes_only = """{ flexibility(kind: HOME_DER) { forecastNodes hours { upKw upKwh } } }"""
     body = (await gql(client, homes_only, None, await tokens.headers("viewer"))).json()
     assert "errors" not in body, body
-    homes = body["data"]["flexibility"]["hours"][:4]
-    assert [h["upKw"] for h in homes] == pytest.approx([2.0, 5.0, 0.0, 2.0])
-    # 2 + 5 kWh, then the 7.2 stored bound the run of calls.
-    assert [h["upKwh"] for h in homes] == pytest.approx([2.0, 7.0, 7.0, 7.2])
+    homes = body["data"]["flexibility"]["hours"][:6]
+    assert [h["upKw"] for h in homes] == pytest.approx([2.0, 5.0, 0.0, 2.0, 0.63, 0.0])
+    # 2 + 5 kWh, then the 7.2 stored now bound a run of calls from now.
+    assert [h["upKwh"] for h in homes] == pytest.approx([2.0, 7.0, 7.0, 7.2, 7.2, 7.2])
 
 
 async def test_forecast_accuracy_scores_the_stored_forecasts_on_the_measured_hours(

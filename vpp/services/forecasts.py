@@ -5,19 +5,24 @@ fleet's batteries can charge or discharge now and how long they can keep it up, 
 by hour over the next day from their state of charge and their homes' forecasts.
 
 The hourly envelope answers "if I call the fleet in this hour alone, how many kW can it
-give (up: discharge) or take (down: charge) for the whole hour?", on top of idle
-batteries, within the limits the automation's guard applies (`vpp.optimize.guard`): the
-SOC band, the node's and the fleet's kW limits, the round-trip efficiency and, with
-zero export, no discharge beyond a home's own net load, here its forecast median (load
-minus PV). A home without both forecasts for an hour offers no up kW under zero export:
-the envelope promises only what it can see. Zero export is the homes' tariff (the
-optimiser acts on homes only); other nodes give what their battery holds. The kWh
-columns add the hours up to each one, each battery bounded by its stored energy (or
-room), which a run of calls shares.
+give (up: discharge) or take (down: charge) for the whole hour?", within the limits the
+automation's guard applies (`vpp.optimize.guard`): the SOC band, the node's and the
+fleet's kW limits, the round-trip efficiency and, with zero export, no discharge beyond a
+home's own net load, here its forecast median (load minus PV). Each battery is called
+from the state it will be in by then: a home left alone self-consumes (stores its PV
+surplus, covers its load, as the simulator's homes and the RL env do), so its forecast
+net load drains or fills its battery hour by hour until the call; other nodes' batteries
+stay as they are. A home without both forecasts for an hour offers no up kW under zero
+export, and its battery is taken to stay as it is through that hour: the envelope
+promises only what it can see. Zero export is the homes' tariff (the optimiser acts on
+homes only); other nodes give what their battery holds. The kWh columns answer another
+question: a run of calls from now to each hour, each battery bounded by the energy (or
+room) it has now, which the run shares.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -197,6 +202,29 @@ class EnvelopeBattery:
     room_kwh: float  # absorbable below the SOC ceiling, before losses
     # The home's forecast net load for each envelope hour, None where not forecast.
     net_load_kw: list[float | None]
+    # The most the battery itself runs at, left alone (the guard's node limit aside).
+    rated_kw: float | None = None
+
+    def left_alone(self, efficiency: float) -> list[tuple[float, float]]:
+        """(stored_kwh, room_kwh) at the start of each envelope hour if nobody calls it: a
+        home self-consumes through its forecast hours, within the SOC band; any other
+        node, or a home's unforecast hour, leaves the battery as it is."""
+        rated = self.kw if self.rated_kw is None else self.rated_kw
+        stored, room = self.stored_kwh, self.room_kwh
+        out = []
+        for net in self.net_load_kw:
+            out.append((stored, room))
+            if not self.home or net is None:
+                continue
+            # Terminal kWh over one hour; losses apply on the way in and again on the way
+            # out, as `stored_kwh` and `room_kwh` count them.
+            if net > 0:
+                used = min(net, rated, stored)
+                stored, room = stored - used, room + used / efficiency**2
+            else:
+                kept = min(-net, rated, room)
+                stored, room = stored + kept * efficiency**2, room - kept
+        return out
 
 
 async def flexibility(
@@ -249,6 +277,7 @@ async def flexibility(
                 stored_kwh=stored * limits.efficiency,
                 room_kwh=room / limits.efficiency,
                 net_load_kw=node_net_load(forecasts.get(state.dc_id), slots),
+                rated_kw=kw,
             )
         )
     return Flexibility(
@@ -277,17 +306,15 @@ def envelope(
     up_kwh, down_kwh = [0.0] * n, [0.0] * n
     for b in batteries:
         give_run = take_run = 0.0
-        for k in range(n):
-            give = min(b.kw, b.stored_kwh)  # one hour at most: kW == kWh
-            if limits.zero_export and b.home:
-                net = b.net_load_kw[k]
-                give = min(give, max(0.0, net)) if net is not None else 0.0
-            take = min(b.kw, b.room_kwh)
-            up_kw[k] += give
-            down_kw[k] += take
-            # A run of calls shares the battery's energy (or room).
-            give_run += give
-            take_run += take
+        for k, (stored, room) in enumerate(b.left_alone(limits.efficiency)):
+            cap = _export_cap(b, k, limits)
+            # Called in this hour alone, from where the battery got to by itself; one hour
+            # at most, so kW == kWh.
+            up_kw[k] += min(b.kw, stored, cap)
+            down_kw[k] += min(b.kw, room)
+            # A run of calls from now shares the energy (or room) the battery has now.
+            give_run += min(b.kw, b.stored_kwh, cap)
+            take_run += min(b.kw, b.room_kwh)
             up_kwh[k] += min(give_run, b.stored_kwh)
             down_kwh[k] += min(take_run, b.room_kwh)
     hours = []
@@ -299,6 +326,15 @@ def envelope(
             down_e = min(down_e, limits.fleet_max_kw * (k + 1))
         hours.append(FlexibilityHour(at, up, down, up_e, down_e, fleet_net_load[k]))
     return hours
+
+
+def _export_cap(b: EnvelopeBattery, k: int, limits: GuardLimits) -> float:
+    """The most a battery may give in hour k: under zero export a home's forecast net
+    load (nothing if unforecast), otherwise no bound."""
+    if not (limits.zero_export and b.home):
+        return math.inf
+    net = b.net_load_kw[k]
+    return max(0.0, net) if net is not None else 0.0
 
 
 def node_net_load(forecast: NodeForecast | None, slots: list[datetime]) -> list[float | None]:

@@ -1,6 +1,7 @@
 """The hourly flexibility envelope on batteries small enough to check by hand: the SOC
-band and losses bound the energy, the node's and the fleet's kW limits the power, and
-with zero export a home gives only its forecast net load (nothing where unforecast)."""
+band and losses bound the energy, the node's and the fleet's kW limits the power, with
+zero export a home gives only its forecast net load (nothing where unforecast), and a
+home's battery is called from where self-consumption took it by then."""
 
 from __future__ import annotations
 
@@ -39,23 +40,58 @@ def battery(
 
 
 def test_power_then_energy_bound_each_hour_and_the_run_of_hours() -> None:
-    # 4 kW, 6 kWh deliverable, 10 kWh of room: 4 kW every hour, 6 kWh in all.
-    hours = envelope([battery(4.0, 6.0, 10.0, [1.0] * 3)], SLOTS, limits(), [None] * 3)
+    # A data centre's battery stays as it is until called. 4 kW, 6 kWh deliverable, 10 kWh
+    # of room: 4 kW every hour, 6 kWh in all.
+    dc = battery(4.0, 6.0, 10.0, [1.0] * 3, home=False)
+    hours = envelope([dc], SLOTS, limits(), [None] * 3)
     assert [h.up_kw for h in hours] == [4.0, 4.0, 4.0]
     assert [h.up_kwh for h in hours] == [4.0, 6.0, 6.0]
     assert [h.down_kwh for h in hours] == [4.0, 8.0, 10.0]
     # Less stored than an hour at full power: the hour gets what is stored.
-    low = envelope([battery(4.0, 1.5, 0.0, [1.0] * 3)], SLOTS, limits(), [None] * 3)
+    low = envelope([battery(4.0, 1.5, 0.0, [1.0] * 3, home=False)], SLOTS, limits(), [None] * 3)
     assert [h.up_kw for h in low] == [1.5] * 3
     assert [h.down_kw for h in low] == [0.0] * 3
 
 
+def test_a_home_is_called_from_where_self_consumption_took_its_battery() -> None:
+    """Without losses: 4 kW, 3 kWh stored, 2 kWh of room. Its net load drains it (2 kW),
+    a PV surplus of 5 kW fills it (4 kWh of room: full), then 3 kW drains it again; an
+    unforecast hour leaves it as it is."""
+    slots = [START + timedelta(hours=k) for k in range(6)]
+    net: list[float | None] = [2.0, -5.0, 3.0, None, 1.0, 1.0]
+    home = battery(4.0, 3.0, 2.0, net)
+    hours = envelope([home], slots, limits(efficiency=1.0), [None] * 6)
+    assert [h.up_kw for h in hours] == [3.0, 1.0, 4.0, 2.0, 2.0, 1.0]
+    assert [h.down_kw for h in hours] == [2.0, 4.0, 0.0, 3.0, 3.0, 4.0]
+    # A run of calls from now has only what the battery holds now.
+    assert [h.up_kwh for h in hours] == [3.0] * 6
+    assert [h.down_kwh for h in hours] == [2.0] * 6
+    # The same net load on a data centre moves nothing.
+    dc = envelope([replace(home, home=False)], slots, limits(efficiency=1.0), [None] * 6)
+    assert [h.up_kw for h in dc] == [3.0] * 6
+
+
+def test_self_consumption_loses_energy_both_ways() -> None:
+    """At 90 %: 2 kWh of PV surplus stored give back 1.62 kWh; 1 kWh given frees 1/0.81."""
+    home = battery(4.0, 0.0, 10.0, [-2.0, 1.0, 0.0])
+    (first, second, third) = home.left_alone(0.9)
+    assert first == (0.0, 10.0)
+    assert second == pytest.approx((1.62, 8.0))
+    assert third == pytest.approx((0.62, 8.0 + 1.0 / 0.81))
+    hours = envelope([home], SLOTS, limits(), [None] * 3)
+    assert [h.up_kw for h in hours] == pytest.approx([0.0, 1.62, 0.62])
+
+
 def test_zero_export_gives_only_the_forecast_net_load() -> None:
     net: list[float | None] = [2.5, -1.0, None]  # evening load, a PV surplus, unforecast
-    hours = envelope([battery(4.0, 6.0, 10.0, net)], SLOTS, limits(zero_export=True), [None] * 3)
+    no_loss = limits(zero_export=True, efficiency=1.0)
+    hours = envelope([battery(4.0, 6.0, 10.0, net)], SLOTS, no_loss, [None] * 3)
     assert [h.up_kw for h in hours] == [2.5, 0.0, 0.0]
-    assert [h.down_kw for h in hours] == [4.0, 4.0, 4.0]  # charging exports nothing
+    # Charging exports nothing; left alone it covers 2.5 kW, then stores 1 kW of PV.
+    assert [h.down_kw for h in hours] == [4.0, 4.0, 4.0]
     assert [h.up_kwh for h in hours] == [2.5, 2.5, 2.5]
+    full = envelope([battery(4.0, 6.0, 1.0, net)], SLOTS, no_loss, [None] * 3)
+    assert [h.down_kw for h in full] == [1.0, 3.5, 2.5]
     # Zero export is the homes' tariff: another node gives what it holds, forecast or not.
     other = envelope(
         [battery(4.0, 6.0, 10.0, net, home=False)], SLOTS, limits(zero_export=True), [None] * 3

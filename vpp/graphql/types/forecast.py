@@ -177,8 +177,9 @@ class ForecastMetrics:
 @strawberry.type(
     description=(
         "What the online batteries can give (up) or take (down) in one hour, called in that "
-        "hour alone, within the guard's limits; with zero export a home gives no more than "
-        "its forecast net load"
+        "hour alone from the state they will be in by then (a home self-consumes its forecast "
+        "net load until the call), within the guard's limits; with zero export a home gives "
+        "no more than its forecast net load"
     )
 )
 class FlexibilityHour:

@@ -66,7 +66,8 @@ const ACCURACY_FIELDS = "target forecasts fallbacks points mae mase coverage80 m
 const ACCURACY = `query($id: ID!, $days: Int!) { load: forecastAccuracy(seriesId: $id, target: LOAD, days: $days) { ${ACCURACY_FIELDS} } pv: forecastAccuracy(seriesId: $id, target: PV, days: $days) { ${ACCURACY_FIELDS} } }`;
 const BACKTEST = `query { forecastMetrics { ranAt testFrom testUntil buildings rows { target series model mae mase coverage80 fitSeconds origins } best { target model mase meetsTarget } } }`;
 
-/** Hour by hour, what the fleet can give (up) or take (down) if called in that hour. */
+/** Hour by hour, what the fleet can give (up) or take (down) if called in that hour, from
+ * the state its batteries will be in by then. */
 function EnvelopeChart({ flex }: { flex: Flexibility }) {
   const data = useMemo(
     () => columns(flex.hours.map((h) => [Date.parse(h.at) / 1000, h.upKw, h.downKw, h.netLoadKw ?? NaN]), 4),
@@ -176,7 +177,7 @@ export function ForecastsPage() {
             <option value="EDGE_DC">Data centres</option>
           </select>
         </label>
-        <span class="muted small">homes give no more than their forecast net load (zero export)</span>
+        <span class="muted small">homes self-consume until called, and give no more than their forecast net load (zero export)</span>
       </div>
       <ErrorNote error={flex.error ? `Flexibility not available: ${flex.error}` : null} />
       {f ? (
