@@ -203,13 +203,12 @@ class EnvelopeBattery:
     # The home's forecast net load for each envelope hour, None where not forecast.
     net_load_kw: list[float | None]
     # The most the battery itself runs at, left alone (the guard's node limit aside).
-    rated_kw: float | None = None
+    rated_kw: float
 
     def left_alone(self, efficiency: float) -> list[tuple[float, float]]:
         """(stored_kwh, room_kwh) at the start of each envelope hour if nobody calls it: a
         home self-consumes through its forecast hours, within the SOC band; any other
         node, or a home's unforecast hour, leaves the battery as it is."""
-        rated = self.kw if self.rated_kw is None else self.rated_kw
         stored, room = self.stored_kwh, self.room_kwh
         out = []
         for net in self.net_load_kw:
@@ -219,10 +218,10 @@ class EnvelopeBattery:
             # Terminal kWh over one hour; losses apply on the way in and again on the way
             # out, as `stored_kwh` and `room_kwh` count them.
             if net > 0:
-                used = min(net, rated, stored)
+                used = min(net, self.rated_kw, stored)
                 stored, room = stored - used, room + used / efficiency**2
             else:
-                kept = min(-net, rated, room)
+                kept = min(-net, self.rated_kw, room)
                 stored, room = stored + kept * efficiency**2, room - kept
         return out
 

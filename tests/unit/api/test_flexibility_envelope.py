@@ -36,7 +36,9 @@ def limits(**changes: Any) -> GuardLimits:
 def battery(
     kw: float, stored: float, room: float, net: list[float | None], home: bool = True
 ) -> EnvelopeBattery:
-    return EnvelopeBattery(kw=kw, home=home, stored_kwh=stored, room_kwh=room, net_load_kw=net)
+    return EnvelopeBattery(
+        kw=kw, home=home, stored_kwh=stored, room_kwh=room, net_load_kw=net, rated_kw=kw
+    )
 
 
 def test_power_then_energy_bound_each_hour_and_the_run_of_hours() -> None:
