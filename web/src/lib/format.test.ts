@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { label } from "./format";
+import { label, metricColumns } from "./format";
 
 describe("label", () => {
   it("turns an enum value into words", () => {
@@ -11,5 +11,25 @@ describe("label", () => {
   it("keeps acronyms as they are", () => {
     expect(label("PV")).toBe("PV");
     expect(label("SOC")).toBe("SOC");
+  });
+});
+
+describe("metricColumns", () => {
+  it("puts the known metrics in reading order with their headings", () => {
+    const cols = metricColumns(["series", "mae", "origins", "mase", "fit_s", "coverage_80"]);
+    expect(cols.map((c) => c.heading)).toEqual(["MASE", "MAE kW", "80 % coverage", "Series", "Origins", "Fit s"]);
+  });
+
+  it("shows counts without decimals", () => {
+    const cols = Object.fromEntries(metricColumns(["series", "origins", "mase"]).map((c) => [c.name, c.digits]));
+    expect(cols).toEqual({ mase: 3, series: 0, origins: 0 });
+  });
+
+  it("keeps a metric it does not know, after the known ones, under its own name", () => {
+    const cols = metricColumns(["reward", "mase"]);
+    expect(cols).toEqual([
+      { name: "mase", heading: "MASE", digits: 3 },
+      { name: "reward", heading: "reward", digits: 3 },
+    ]);
   });
 });

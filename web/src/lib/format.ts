@@ -122,3 +122,26 @@ export function columns(rows: number[][], width: number): (number | null)[][] {
   for (const row of rows) for (let i = 0; i < width; i++) out[i].push(Number.isFinite(row[i]) ? row[i] : null);
   return out;
 }
+
+// A trained model's metrics as the registry stores them (`vpp.ml.forecast.metrics`),
+// in the order an operator reads them; a name not listed follows, as it is.
+const METRICS: [name: string, heading: string, digits: number][] = [
+  ["mase", "MASE", 3],
+  ["mae", "MAE kW", 3],
+  ["rmse", "RMSE kW", 3],
+  ["naive_mae", "Naive MAE kW", 3],
+  ["coverage_80", "80 % coverage", 3],
+  ["series", "Series", 0],
+  ["origins", "Origins", 0],
+  ["fit_s", "Fit s", 1],
+  ["predict_s", "Predict s", 1],
+];
+
+/** The metric names of `names` in reading order, each with its heading and decimals. */
+export function metricColumns(names: Iterable<string>): { name: string; heading: string; digits: number }[] {
+  const present = new Set(names);
+  const known = METRICS.filter(([name]) => present.has(name)).map(([name, heading, digits]) => ({ name, heading, digits }));
+  const listed = new Set(METRICS.map(([name]) => name));
+  const other = [...present].filter((name) => !listed.has(name)).map((name) => ({ name, heading: name, digits: 3 }));
+  return [...known, ...other];
+}

@@ -1,7 +1,7 @@
 import { useMemo, useState } from "preact/hooks";
 import { Chart } from "../lib/Chart";
 import { useLoad, useQuery, useServices } from "../lib/context";
-import { columns, label, num, power, time } from "../lib/format";
+import { columns, label, metricColumns, num, power, time } from "../lib/format";
 import { allNodes } from "./Fleet";
 import { ErrorNote, Kpi, Loading } from "./shared";
 
@@ -24,6 +24,9 @@ interface Model {
   trainedAt: string;
   metrics: { name: string; value: number }[];
 }
+
+// The registry's target names (`vpp.ml.forecast.settings.Target`) as the rest of the page says them.
+const TARGETS: Record<string, string> = { load_kw: "Load", pv_kw: "PV" };
 
 interface Flexibility {
   nodes: number;
@@ -162,7 +165,7 @@ export function ForecastsPage() {
   const flex = useQuery<{ flexibility: Flexibility }>(FLEX, { kind: kind || null }, [kind], 15_000);
   const backtest = useQuery<{ forecastMetrics: ForecastMetrics | null }>(BACKTEST, {}, []);
   const bt = backtest.data?.forecastMetrics;
-  const metricNames = [...new Set((models.data?.models ?? []).flatMap((m) => m.metrics.map((x) => x.name)))];
+  const metricCols = metricColumns((models.data?.models ?? []).flatMap((m) => m.metrics.map((x) => x.name)));
   const f = flex.data?.flexibility;
   return (
     <section>
@@ -235,15 +238,19 @@ export function ForecastsPage() {
       {models.data && models.data.models.length === 0 ? <p class="muted">No trained forecast model yet.</p> : null}
       {models.data && models.data.models.length ? (
         <div class="table-wrap">
+          <p class="muted small">
+            Each version as training measured it: fitted on its window's earlier days, scored on the last days held out
+            (MASE against the seasonal naive), then refit on the whole window.
+          </p>
           <table class="table" data-testid="models">
             <thead>
               <tr>
                 <th>Model</th>
                 <th>Target</th>
                 <th>Trained</th>
-                {metricNames.map((m) => (
-                  <th key={m} class="num">
-                    {m}
+                {metricCols.map((c) => (
+                  <th key={c.name} class="num">
+                    {c.heading}
                   </th>
                 ))}
               </tr>
@@ -254,11 +261,11 @@ export function ForecastsPage() {
                   <td>
                     {m.name} v{m.version} {m.champion ? <span class="pill st-completed">champion</span> : null}
                   </td>
-                  <td>{m.target ?? "–"}</td>
+                  <td>{m.target ? (TARGETS[m.target] ?? m.target) : "–"}</td>
                   <td>{time(m.trainedAt)}</td>
-                  {metricNames.map((name) => (
-                    <td key={name} class="num">
-                      {num(m.metrics.find((x) => x.name === name)?.value, 3)}
+                  {metricCols.map((c) => (
+                    <td key={c.name} class="num">
+                      {num(m.metrics.find((x) => x.name === c.name)?.value, c.digits)}
                     </td>
                   ))}
                 </tr>
