@@ -78,6 +78,8 @@ class Guarded:
     def change(self, rule: GuardRule, reason: str, after: float, *, always: bool = False) -> None:
         """Record a rule's change; a rule that excludes the node is recorded even when the
         node had nothing to do, so every decision says why a node got no command."""
+        # A cap of 0 kW on a discharge (-0.0) is stored and shown as 0, never as "-0.0".
+        after = 0.0 if after == 0.0 else after
         if always or after != self.kw:
             self.changes.append(
                 GuardChange(rule=rule, reason=reason, kw_before=self.kw, kw_after=after)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from vpp.models import Action, NodeKind
@@ -141,7 +143,11 @@ def test_without_export_a_home_discharges_no_more_than_its_net_load() -> None:
     assert g.kw == pytest.approx(-1.5)
     assert g.changes[-1].rule is GuardRule.EXPORT
     # PV above the load: nothing to cover, so no discharge; charging is untouched.
-    assert guard_node(node(load_kw=0.5, pv_kw=2.0), -4.0, limits, CALM).kw == 0.0
+    nothing = guard_node(node(load_kw=0.5, pv_kw=2.0), -4.0, limits, CALM)
+    assert nothing.kw == 0.0
+    # A plain zero, not -0.0: the decision stores and shows 0 kW.
+    assert math.copysign(1.0, nothing.kw) == 1.0
+    assert math.copysign(1.0, nothing.changes[-1].kw_after) == 1.0
     assert guard_node(node(load_kw=0.5, pv_kw=2.0), 3.0, limits, CALM).kw == 3.0
     # With export allowed, the net load does not limit the discharge.
     assert guard_node(node(load_kw=2.5, pv_kw=1.0), -4.0, LIMITS, CALM).kw == -4.0

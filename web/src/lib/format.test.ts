@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { label, metricColumns } from "./format";
+import { label, metricColumns, num } from "./format";
 
 describe("label", () => {
   it("turns an enum value into words", () => {
@@ -31,5 +31,26 @@ describe("metricColumns", () => {
       { name: "mase", heading: "MASE", digits: 3 },
       { name: "reward", heading: "reward", digits: 3 },
     ]);
+  });
+});
+
+describe("num", () => {
+  it("rounds to the digits asked, with the unit", () => {
+    expect(num(1234.56, 1, "kW")).toBe("1,234.6 kW");
+    expect(num(-2.25, 2)).toBe("-2.25");
+    expect(num(45, 0)).toBe("45");
+  });
+
+  it("shows a value that rounds to zero without a sign", () => {
+    expect(num(-0.03, 1)).toBe("0.0");
+    expect(num(-0, 1)).toBe("0.0");
+    expect(num(-0.0004, 3, "kW")).toBe("0.000 kW");
+    expect(num(-0.05, 1)).toBe("-0.1");
+  });
+
+  it("shows a missing or non-finite value as a dash", () => {
+    expect(num(null)).toBe("–");
+    expect(num(undefined)).toBe("–");
+    expect(num(Number.NaN)).toBe("–");
   });
 });

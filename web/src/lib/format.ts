@@ -8,7 +8,9 @@ export const NOMINAL_HZ = 50;
 
 export function num(value: number | null | undefined, digits = 1, unit = ""): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "–";
-  const text = value.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  // A value that rounds to zero is zero: -0.03 kW at one decimal reads 0.0, not -0.0.
+  const shown = Math.abs(value) < 0.5 * 10 ** -digits ? 0 : value;
+  const text = shown.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits });
   return unit ? `${text} ${unit}` : text;
 }
 
