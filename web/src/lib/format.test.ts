@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { label, metricColumns, num } from "./format";
+import { label, latency, metricColumns, num } from "./format";
 
 describe("label", () => {
   it("turns an enum value into words", () => {
@@ -52,5 +52,21 @@ describe("num", () => {
     expect(num(null)).toBe("–");
     expect(num(undefined)).toBe("–");
     expect(num(Number.NaN)).toBe("–");
+  });
+});
+
+describe("latency", () => {
+  it("reads milliseconds under 10 s", () => {
+    expect(latency(37)).toBe("37 ms");
+    expect(latency(1834)).toBe("1,834 ms");
+  });
+
+  it("reads seconds, then minutes, beyond", () => {
+    expect(latency(12_400)).toBe("12 s");
+    expect(latency(7_476_091)).toBe("125 min");
+  });
+
+  it("reads a command not yet finished as a dash", () => {
+    expect(latency(null)).toBe("–");
   });
 });

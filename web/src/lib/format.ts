@@ -48,6 +48,13 @@ export function duration(seconds: number): string {
   return seconds < 120 ? `${seconds} s` : `${Math.round(seconds / 60)} min`;
 }
 
+/** A command's latency: milliseconds while they are what matters (under 10 s), then as a
+ * `duration` (a command that expired after hours reads "125 min", not "7476091 ms"). */
+export function latency(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "–";
+  return ms < 10_000 ? num(ms, 0, "ms") : duration(Math.round(ms / 1000));
+}
+
 // Enum values that are acronyms, shown as they are (PV, not "Pv").
 const ACRONYMS = new Set(["PV", "SOC"]);
 

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useLoad, useQuery, useServices } from "../lib/context";
-import { ACTIONS, checkDispatch, duration, label, num, power, TERMINAL, time, type Action, type DispatchForm, type DispatchInput } from "../lib/format";
+import { ACTIONS, checkDispatch, duration, label, latency, num, power, TERMINAL, time, type Action, type DispatchForm, type DispatchInput } from "../lib/format";
 import { ApiError } from "../lib/gql";
 import { allNodes } from "./Fleet";
 import { ErrorNote, Loading, Online, StatusPill, TableHead } from "./shared";
@@ -411,7 +411,7 @@ export function DispatchView({ dispatchId }: { dispatchId: string }) {
                       <StatusPill status={n.status} /> {n.reason ? <span class="muted small">{n.reason}</span> : null}
                     </td>
                     <td class="num">{n.attempts}</td>
-                    <td class="num">{n.latencyMs === null ? "–" : `${n.latencyMs} ms`}</td>
+                    <td class="num">{latency(n.latencyMs)}</td>
                     <td class="num">{power(n.appliedKw)}</td>
                     <td class="num" title={n.measuredNote ?? ""}>
                       {power(n.measuredKw)}
