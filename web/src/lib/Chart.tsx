@@ -20,10 +20,12 @@ interface Props {
   testId?: string;
   /** show this many seconds up to the newest point */
   window?: number;
+  /** draw across missing points (false: a missing point breaks the line, as `withGaps` asks) */
+  spanGaps?: boolean;
 }
 
 /** A time-series chart (uPlot), sized to its container. */
-export function Chart({ title, series, data, height = 200, testId, window: span }: Props) {
+export function Chart({ title, series, data, height = 200, testId, window: span, spanGaps = true }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const key = series.map((s) => s.label).join("|");
@@ -51,7 +53,7 @@ export function Chart({ title, series, data, height = 200, testId, window: span 
           dash: s.dash,
           fill: s.bandTo === undefined ? s.fill : undefined,
           value: (_u: uPlot, v: number | null) => (v === null ? "–" : `${v.toFixed(2)}${s.unit ? " " + s.unit : ""}`),
-          spanGaps: true,
+          spanGaps,
         })),
       ],
       bands,
@@ -65,7 +67,7 @@ export function Chart({ title, series, data, height = 200, testId, window: span 
       chart.destroy();
       plot.current = null;
     };
-  }, [key, height]);
+  }, [key, height, spanGaps]);
 
   useEffect(() => {
     plot.current?.setData(data as uPlot.AlignedData);

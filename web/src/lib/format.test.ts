@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { label, latency, metricColumns, num } from "./format";
+import { label, latency, metricColumns, num, withGaps } from "./format";
 
 describe("label", () => {
   it("turns an enum value into words", () => {
@@ -68,5 +68,34 @@ describe("latency", () => {
 
   it("reads a command not yet finished as a dash", () => {
     expect(latency(null)).toBe("–");
+  });
+});
+
+describe("withGaps", () => {
+  it("puts an empty row between points further apart than the step", () => {
+    const rows = withGaps(
+      [
+        [0, 1, 2],
+        [60, 3, 4],
+        [600, 5, 6],
+      ],
+      180,
+    );
+    expect(rows).toEqual([
+      [0, 1, 2],
+      [60, 3, 4],
+      [330, NaN, NaN],
+      [600, 5, 6],
+    ]);
+  });
+
+  it("leaves points within the step as they are", () => {
+    const rows = [
+      [0, 1],
+      [180, 2],
+      [300, 3],
+    ];
+    expect(withGaps(rows, 180)).toEqual(rows);
+    expect(withGaps([], 180)).toEqual([]);
   });
 });

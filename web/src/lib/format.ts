@@ -125,6 +125,19 @@ export function pushWindow(rows: number[][], row: number[], seconds: number): nu
   return kept;
 }
 
+/** `rows` (sorted by time) with an empty row wherever two neighbours are more than
+ * `maxStepS` apart, so a chart breaks its line there instead of drawing one across an
+ * hour nothing reported. */
+export function withGaps(rows: number[][], maxStepS: number): number[][] {
+  const out: number[][] = [];
+  for (const row of rows) {
+    const prev = out[out.length - 1];
+    if (prev && row[0] - prev[0] > maxStepS) out.push([(prev[0] + row[0]) / 2, ...row.slice(1).map(() => NaN)]);
+    out.push(row);
+  }
+  return out;
+}
+
 /** Columns (uPlot's data layout) of rows. */
 export function columns(rows: number[][], width: number): (number | null)[][] {
   const out: (number | null)[][] = Array.from({ length: width }, () => []);

@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { Chart } from "../lib/Chart";
 import { useLoad, useServices, useSubscription } from "../lib/context";
-import { columns, num, power, pushWindow, type FreqStatus } from "../lib/format";
+import { columns, num, power, pushWindow, withGaps, type FreqStatus } from "../lib/format";
 import { ErrorNote, FreqBadge, Kpi } from "./shared";
 
 interface Aggregate {
@@ -32,6 +32,9 @@ export const NODES = `query($after: String) { nodes(first: 100, after: $after) {
 const HOUR_S = 3600;
 const SEED_BATCH = 40;
 const SEED_MAX_NODES = 200;
+// Three of the history's one-minute buckets without a point: nothing reported then (the
+// live pushes come every few seconds), so the charts break their lines there.
+const GAP_S = 180;
 
 /** Every registered node (pages of 100). */
 export async function allNodes(query: <T>(q: string, v: Record<string, unknown>) => Promise<T>): Promise<NodeRow[]> {
@@ -115,7 +118,7 @@ export function FleetPage() {
   const data = useMemo(() => {
     const firstLive = rows[0]?.[0] ?? Infinity;
     const merged = [...seed.filter((r) => r[0] < firstLive - 30), ...rows];
-    return columns(merged, 4);
+    return columns(withGaps(merged, GAP_S), 4);
   }, [rows, seed]);
 
   const onlineShare = agg && agg.nodeCount ? agg.onlineNodes / agg.nodeCount : 1;
@@ -142,9 +145,9 @@ export function FleetPage() {
         />
       </div>
       <div class="charts">
-        <Chart title="Total power, last hour (kW)" series={[{ label: "power", color: "#4ea1ff", unit: "kW", fill: "rgba(78,161,255,0.12)" }]} data={[data[0], data[1]]} testId="chart-power" window={HOUR_S} />
-        <Chart title="Average SOC (%)" series={[{ label: "SOC", color: "#46c98b", unit: "%" }]} data={[data[0], data[2]]} window={HOUR_S} />
-        <Chart title="Grid frequency (Hz)" series={[{ label: "freq", color: "#f5b342", unit: "Hz" }]} data={[data[0], data[3]]} window={HOUR_S} />
+        <Chart title="Total power, last hour (kW)" series={[{ label: "power", color: "#4ea1ff", unit: "kW", fill: "rgba(78,161,255,0.12)" }]} data={[data[0], data[1]]} testId="chart-power" window={HOUR_S} spanGaps={false} />
+        <Chart title="Average SOC (%)" series={[{ label: "SOC", color: "#46c98b", unit: "%" }]} data={[data[0], data[2]]} window={HOUR_S} spanGaps={false} />
+        <Chart title="Grid frequency (Hz)" series={[{ label: "freq", color: "#f5b342", unit: "Hz" }]} data={[data[0], data[3]]} window={HOUR_S} spanGaps={false} />
       </div>
       <h2>Nodes by location</h2>
       <NodeMap nodes={nodes.data ?? []} />

@@ -1,7 +1,7 @@
 import { useMemo, useState } from "preact/hooks";
 import { Chart } from "../lib/Chart";
 import { useLoad, useQuery, useServices, useSubscription } from "../lib/context";
-import { ago, columns, label, num, power, time } from "../lib/format";
+import { ago, columns, label, num, power, time, withGaps } from "../lib/format";
 import { allNodes, type NodeRow } from "./Fleet";
 import { ErrorNote, Loading, Online, StatusPill, TableHead } from "./shared";
 
@@ -66,11 +66,14 @@ export function NodesPage() {
 }
 
 const RANGES = [
-  { key: "1h", hours: 1, bucket: "MINUTE", first: 60 },
-  { key: "6h", hours: 6, bucket: "FIVE_MINUTES", first: 72 },
-  { key: "24h", hours: 24, bucket: "FIFTEEN_MINUTES", first: 96 },
-  { key: "7d", hours: 168, bucket: "HOUR", first: 168 },
+  { key: "1h", hours: 1, bucket: "MINUTE", bucketS: 60, first: 60 },
+  { key: "6h", hours: 6, bucket: "FIVE_MINUTES", bucketS: 300, first: 72 },
+  { key: "24h", hours: 24, bucket: "FIFTEEN_MINUTES", bucketS: 900, first: 96 },
+  { key: "7d", hours: 168, bucket: "HOUR", bucketS: 3600, first: 168 },
 ] as const;
+// Buckets further apart than this many bucket lengths: the node did not report between
+// them, and the chart shows the hole.
+const GAP_BUCKETS = 3;
 
 interface Bucket {
   start: string;
@@ -128,8 +131,8 @@ export function NodePage({ dcId }: { dcId: string }) {
     const last = rows.length ? rows[rows.length - 1][0] : 0;
     // live readings past the last bucket, drawn as their own points
     for (const r of live) if (r[0] > last + 60) rows.push([r[0], r[1], r[1], r[1], r[2], r[2], r[2]]);
-    return columns(rows, 7);
-  }, [answer.data, live]);
+    return columns(withGaps(rows, GAP_BUCKETS * range.bucketS), 7);
+  }, [answer.data, live, range]);
 
   const node = answer.data?.node;
   if (answer.data && !node) {
@@ -184,6 +187,7 @@ export function NodePage({ dcId }: { dcId: string }) {
             { label: "max", color: "rgba(78,161,255,0.4)", unit: "kW" },
           ]}
           data={[data[0], data[1], data[2], data[3]]}
+          spanGaps={false}
         />
         <Chart
           title="State of charge (%)"
@@ -193,6 +197,7 @@ export function NodePage({ dcId }: { dcId: string }) {
             { label: "max", color: "rgba(70,201,139,0.4)", unit: "%" },
           ]}
           data={[data[0], data[4], data[5], data[6]]}
+          spanGaps={false}
         />
       </div>
       <h2>Commands</h2>
