@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from tests.integration.dashboard.conftest import fleet_ids
 from vpp.api.state import ApiState
 from vpp.edge_sim.fleet import Fleet
-from vpp.optimize.documents import AUTOMATION, SWITCH_ID
+from vpp.optimize.documents import AUTOMATION, DECISIONS, SWITCH_ID, DecisionRecord
+from vpp.optimize.models import GuardChange, GuardRule
 
 pytestmark = pytest.mark.slow
 
@@ -225,3 +227,78 @@ async def test_admin_switches_the_automation_and_an_operator_cannot(
         await expect(page.get_by_test_id("automation-controls")).to_have_count(0)
     finally:
         await state.db[AUTOMATION].delete_one({"_id": SWITCH_ID})
+
+
+async def test_operator_narrows_the_decisions_to_a_node_and_to_those_that_acted(
+    context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path, api: FastAPI
+) -> None:
+    """45 cycles' decisions of two homes, stored as the optimiser stores them: the page
+    shows 40, then the rest on "Show more"; a node id narrows them to that node, "only
+    those that sent a command" to the one that did, and a malformed id gets the API's
+    error with no rows."""
+    state: ApiState = api.state.vpp
+    quiet, acting = "node-01791", "node-01792"
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    docs = []
+    for i in range(45):
+        cycle = f"dash-decisions-{i:02d}"
+        at = start + timedelta(minutes=15 * i)
+        for dc_id in (quiet, acting):
+            sent = dc_id == acting and i == 44
+            record = DecisionRecord(
+                cycle_id=cycle,
+                dc_id=dc_id,
+                decided_at=at,
+                policy="policy-ppo_residual v1",
+                requested_kw=-2.0,
+                kw=-2.0 if sent else 0.0,
+                action="discharge" if sent else None,
+                changes=[]
+                if sent
+                else [
+                    GuardChange(
+                        rule=GuardRule.EXPORT,
+                        reason="no export: discharge capped at the home's net load 0.00 kW",
+                        kw_before=-2.0,
+                        kw_after=0.0,
+                    )
+                ],
+                expected_saving=0.12 if sent else 0.0,
+                dispatch_id="dashdecisions44" if sent else None,
+            )
+            docs.append({"_id": f"{cycle}:{dc_id}", **record.model_dump()})
+    await state.db[DECISIONS].insert_many(docs)
+    try:
+        page = await context.new_page()
+        await log_in(page, base_url, "vpp-operator", "vpp-operator-dev")
+        await page.get_by_role("link", name="Automation", exact=True).click()
+        rows = page.get_by_test_id("decisions").locator("tbody tr")
+
+        await page.get_by_test_id("decisions-node").fill(quiet)
+        await page.get_by_test_id("decisions-node").press("Enter")
+        await expect(rows).to_have_count(40)
+        await expect(rows.first).to_contain_text(quiet)
+        await expect(rows.filter(has_text=acting)).to_have_count(0)
+        await expect(rows.first).to_contain_text("no export")
+        await page.get_by_test_id("decisions-more").click()
+        await expect(rows).to_have_count(45)
+        await expect(page.get_by_test_id("decisions-more")).to_have_count(0)
+
+        await page.get_by_test_id("decisions-node").fill(acting)
+        await page.get_by_test_id("decisions-node").press("Enter")
+        await expect(rows).to_have_count(40)
+        await page.get_by_test_id("decisions-acting").check()
+        await expect(rows).to_have_count(1)
+        await expect(rows.first).to_contain_text("Discharge")
+        await page.screenshot(path=str(screenshots / "automation-decisions.png"), full_page=True)
+        await page.get_by_test_id("decisions-node").fill(quiet)
+        await page.get_by_test_id("decisions-node").press("Enter")
+        none = page.get_by_text(f"No decision for {quiet} that sent a command yet.")
+        await expect(none).to_be_visible()
+
+        await page.get_by_test_id("decisions-node").fill("no such node!")
+        await page.get_by_test_id("decisions-node").press("Enter")
+        await expect(page.get_by_text("Decisions not available")).to_contain_text("node id")
+        await expect(page.get_by_test_id("decisions")).to_have_count(0)
+    finally:
+        await state.db[DECISIONS].delete_many({"cycle_id": {"$regex": "^dash-decisions-"}})

@@ -54,8 +54,12 @@ interface Decision {
 const AUTOMATION_FIELDS = `enabled dryRun updatedBy updatedAt cycleMinutes schedulesError temporalUi
   schedules { scheduleId workflow taskQueue every note paused runs nextRuns recent { workflowId scheduledAt startedAt status url } }`;
 const AUTOMATION = `query { automation { ${AUTOMATION_FIELDS} } }`;
-const DECISIONS = `query { decisions(first: 40) { edges { node { id cycleId dcId decidedAt policy soc priceNow requestedKw kw action
-  changes { rule reason kwBefore kwAfter } expectedSaving dryRun dispatchId } } } }`;
+const DECISIONS = `query($first: Int!, $dcId: ID, $actingOnly: Boolean!) {
+  decisions(first: $first, dcId: $dcId, actingOnly: $actingOnly) { edges { node { id cycleId dcId decidedAt policy soc priceNow
+    requestedKw kw action changes { rule reason kwBefore kwAfter } expectedSaving dryRun dispatchId } } pageInfo { hasNextPage } } }`;
+// Decisions shown at first and added by "Show more", up to the API's page limit.
+const DECISION_PAGE = 40;
+const MAX_DECISIONS = 500;
 const SET = `mutation($enabled: Boolean, $dryRun: Boolean) { setAutomation(enabled: $enabled, dryRun: $dryRun) { ${AUTOMATION_FIELDS} } }`;
 const PAUSE = `mutation($id: ID!, $paused: Boolean!) { pauseSchedule(scheduleId: $id, paused: $paused) { ${AUTOMATION_FIELDS} } }`;
 const RUN = `mutation($id: ID!) { runSchedule(scheduleId: $id) { ${AUTOMATION_FIELDS} } }`;
@@ -64,7 +68,21 @@ export function AutomationPage() {
   const { api, auth, navigate } = useServices();
   const admin = auth.can("admin");
   const state = useQuery<{ automation: Automation }>(AUTOMATION, {}, [], 10_000);
-  const decisions = useQuery<{ decisions: { edges: { node: Decision }[] } }>(DECISIONS, {}, [], 15_000);
+  // The node id as typed, applied on Enter or when the box loses focus.
+  const [nodeDraft, setNodeDraft] = useState("");
+  const [nodeFilter, setNodeFilter] = useState("");
+  const [actingOnly, setActingOnly] = useState(false);
+  const [shown, setShown] = useState(DECISION_PAGE);
+  const decisions = useQuery<{ decisions: { edges: { node: Decision }[]; pageInfo: { hasNextPage: boolean } } }>(
+    DECISIONS,
+    { first: shown, dcId: nodeFilter || null, actingOnly },
+    [shown, nodeFilter, actingOnly],
+    15_000,
+  );
+  const filter = (apply: () => void) => {
+    apply();
+    setShown(DECISION_PAGE);
+  };
   const [changed, setChanged] = useState<Automation | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
@@ -84,7 +102,8 @@ export function AutomationPage() {
     }
   };
 
-  const rows = decisions.data?.decisions.edges.map((e) => e.node) ?? [];
+  // An error (a bad node id, say) hides the rows of the filter before it.
+  const rows = decisions.error ? [] : (decisions.data?.decisions.edges.map((e) => e.node) ?? []);
   return (
     <section>
       <h1>Automation</h1>
@@ -123,64 +142,93 @@ export function AutomationPage() {
           )}
           <h2>Schedules</h2>
           <ErrorNote error={a.schedulesError} />
-          <div class="table-wrap">
-            <table class="table" data-testid="schedules">
-              <thead>
-                <tr>
-                  <th>Schedule</th>
-                  <th>Every</th>
-                  <th>State</th>
-                  <th>Last runs</th>
-                  <th>Next</th>
-                  {admin ? <th /> : null}
-                </tr>
-              </thead>
-              <tbody>
-                {a.schedules.map((s) => (
-                  <tr key={s.scheduleId}>
-                    <td>
-                      {s.scheduleId}
-                      <div class="muted small">
-                        {s.workflow} on {s.taskQueue}
-                        {s.note ? ` · ${s.note}` : ""}
-                      </div>
-                    </td>
-                    <td>{s.every}</td>
-                    <td>{s.paused ? <span class="pill st-offline">Paused</span> : <span class="pill st-online">Active</span>}</td>
-                    <td>
-                      {s.recent.length === 0 ? <span class="muted">none yet</span> : null}
-                      {s.recent.slice(0, 3).map((r) => (
-                        <div key={r.workflowId}>
-                          <a href={r.url} target="_blank" rel="noopener">
-                            {time(r.startedAt)}
-                          </a>{" "}
-                          {r.status ? <StatusPill status={r.status.toUpperCase()} /> : null}
-                        </div>
-                      ))}
-                      <span class="muted small">{s.runs} runs</span>
-                    </td>
-                    <td>{s.nextRuns[0] ? time(s.nextRuns[0]) : "–"}</td>
-                    {admin ? (
-                      <td>
-                        <button class="ghost" disabled={busy} onClick={() => void act(PAUSE, { id: s.scheduleId, paused: !s.paused }, "pauseSchedule")}>
-                          {s.paused ? "Resume" : "Pause"}
-                        </button>{" "}
-                        <button class="ghost" disabled={busy} onClick={() => void act(RUN, { id: s.scheduleId }, "runSchedule")}>
-                          Run now
-                        </button>
-                      </td>
-                    ) : null}
+          {a.schedules.length === 0 ? (
+            a.schedulesError ? null : (
+              <p class="muted" data-testid="no-schedules">
+                No schedule in Temporal yet: <code>vpp schedules apply</code> creates them (<code>make run</code> does).
+              </p>
+            )
+          ) : (
+            <div class="table-wrap">
+              <table class="table" data-testid="schedules">
+                <thead>
+                  <tr>
+                    <th>Schedule</th>
+                    <th>Every</th>
+                    <th>State</th>
+                    <th>Last runs</th>
+                    <th>Next</th>
+                    {admin ? <th /> : null}
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+                </thead>
+                <tbody>
+                  {a.schedules.map((s) => (
+                    <tr key={s.scheduleId}>
+                      <td>
+                        {s.scheduleId}
+                        <div class="muted small">
+                          {s.workflow} on {s.taskQueue}
+                          {s.note ? ` · ${s.note}` : ""}
+                        </div>
+                      </td>
+                      <td>{s.every}</td>
+                      <td>{s.paused ? <span class="pill st-offline">Paused</span> : <span class="pill st-online">Active</span>}</td>
+                      <td>
+                        {s.recent.length === 0 ? <span class="muted">none yet</span> : null}
+                        {s.recent.slice(0, 3).map((r) => (
+                          <div key={r.workflowId}>
+                            <a href={r.url} target="_blank" rel="noopener">
+                              {time(r.startedAt)}
+                            </a>{" "}
+                            {r.status ? <StatusPill status={r.status.toUpperCase()} /> : null}
+                          </div>
+                        ))}
+                        <span class="muted small">{s.runs} runs</span>
+                      </td>
+                      <td>{s.nextRuns[0] ? time(s.nextRuns[0]) : "–"}</td>
+                      {admin ? (
+                        <td>
+                          <button class="ghost" disabled={busy} onClick={() => void act(PAUSE, { id: s.scheduleId, paused: !s.paused }, "pauseSchedule")}>
+                            {s.paused ? "Resume" : "Pause"}
+                          </button>{" "}
+                          <button class="ghost" disabled={busy} onClick={() => void act(RUN, { id: s.scheduleId }, "runSchedule")}>
+                            Run now
+                          </button>
+                        </td>
+                      ) : null}
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
         </>
       )}
       <h2>Decisions</h2>
       <ErrorNote error={decisions.error ? `Decisions not available: ${decisions.error}` : null} />
       {decisions.data === null && !decisions.error ? <Loading what="decisions" /> : null}
-      {decisions.data && rows.length === 0 ? <p class="muted">No decision yet: the optimisation cycle has not run.</p> : null}
+      <div class="toolbar">
+        <input
+          type="search"
+          placeholder="Node id, e.g. node-00004"
+          value={nodeDraft}
+          onInput={(e) => setNodeDraft(e.currentTarget.value)}
+          onChange={(e) => filter(() => setNodeFilter(e.currentTarget.value.trim()))}
+          aria-label="Decisions of one node"
+          data-testid="decisions-node"
+        />
+        <label class="check">
+          <input type="checkbox" checked={actingOnly} onChange={(e) => filter(() => setActingOnly(e.currentTarget.checked))} data-testid="decisions-acting" /> only
+          those that sent a command
+        </label>
+      </div>
+      {decisions.data && !decisions.error && rows.length === 0 ? (
+        <p class="muted">
+          {nodeFilter || actingOnly
+            ? `No decision ${nodeFilter ? `for ${nodeFilter} ` : ""}${actingOnly ? "that sent a command " : ""}yet.`
+            : "No decision yet: the optimisation cycle has not run."}
+        </p>
+      ) : null}
       {rows.length ? (
         <div class="table-wrap">
           <table class="table" data-testid="decisions">
@@ -218,6 +266,11 @@ export function AutomationPage() {
               ))}
             </tbody>
           </table>
+          {decisions.data?.decisions.pageInfo.hasNextPage && shown < MAX_DECISIONS ? (
+            <button onClick={() => setShown(Math.min(shown + DECISION_PAGE, MAX_DECISIONS))} data-testid="decisions-more">
+              Show more
+            </button>
+          ) : null}
         </div>
       ) : null}
     </section>
