@@ -139,6 +139,15 @@ async def visit_other_pages(page: Page, base_url: str, screenshots: Path) -> Non
     await page.screenshot(path=str(screenshots / "node.png"), full_page=True)
     await page.get_by_role("link", name="Dispatch", exact=True).click()
     await expect(page.get_by_test_id("past-dispatches")).to_contain_text("Discharge")
+    # Narrowed to the operator's own completed dispatches: each row listed is one.
+    await page.get_by_test_id("dispatches-issuer").select_option("vpp-operator")
+    await page.get_by_test_id("dispatches-status").select_option("COMPLETED")
+    past = page.get_by_test_id("past-dispatches").locator("tbody tr")
+    await expect(past.filter(has_not_text="vpp-operator")).to_have_count(0)
+    await expect(past.filter(has_not_text="Completed")).to_have_count(0)
+    await expect(past.filter(has_text="Discharge")).not_to_have_count(0)
+    await page.get_by_test_id("dispatches-status").select_option("REFUSED")
+    await expect(past.filter(has_not_text="Refused")).to_have_count(0)
     for name in ("Alerts", "Forecasts", "Automation"):
         await page.get_by_role("link", name=name, exact=True).click()
         await expect(page.get_by_role("heading", level=1)).to_have_text(name)

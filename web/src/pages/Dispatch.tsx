@@ -49,7 +49,14 @@ interface NodeCommand {
 const SUMMARY = `dispatchId workflowId action params { kw durationS } allNodes issuedBy createdAt deadline status nodeCount
   counts { pending sent accepted completed rejected expired cancelled total } reason problems notes finishedAt`;
 
-const DISPATCHES = `query { dispatches(first: 25) { edges { node { ${SUMMARY} } } } }`;
+const DISPATCHES = `query($first: Int!, $status: DispatchStatus, $issuedBy: String) {
+  dispatches(first: $first, status: $status, issuedBy: $issuedBy) { edges { node { ${SUMMARY} } } pageInfo { hasNextPage } } }`;
+// Dispatches listed at first and added by "Show more", up to the API's page limit.
+const DISPATCH_PAGE = 25;
+const MAX_DISPATCHES = 500;
+const STATUSES = ["RESOLVING", "RUNNING", "COMPLETED", "PARTIAL", "FAILED", "CANCELLED", "REFUSED"];
+// Who issued a dispatch: the optimiser's cycles sign theirs "automation".
+const AUTOMATION_ISSUER = "automation";
 const DISPATCH = `query($id: ID!, $after: String) { dispatch(dispatchId: $id) { ${SUMMARY}
   commands(first: 500, after: $after) { edges { node { dcId status attempts latencyMs reason appliedKw measuredKw measuredRatio measuredNote } }
     pageInfo { hasNextPage endCursor } } } }`;
@@ -206,17 +213,47 @@ function DispatchFormView() {
 }
 
 function PastDispatches() {
-  const { navigate } = useServices();
-  const list = useQuery<{ dispatches: { edges: { node: Summary }[] } }>(DISPATCHES, {}, [], 10_000);
-  const rows = list.data?.dispatches.edges.map((e) => e.node) ?? [];
+  const { auth, navigate } = useServices();
+  const [status, setStatus] = useState("");
+  const [issuer, setIssuer] = useState("");
+  const [shown, setShown] = useState(DISPATCH_PAGE);
+  const list = useQuery<{ dispatches: { edges: { node: Summary }[]; pageInfo: { hasNextPage: boolean } } }>(
+    DISPATCHES,
+    { first: shown, status: status || null, issuedBy: issuer || null },
+    [shown, status, issuer],
+    10_000,
+  );
+  const rows = list.error ? [] : (list.data?.dispatches.edges.map((e) => e.node) ?? []);
+  const filtered = Boolean(status || issuer);
   return (
     <>
       <h2>Past dispatches</h2>
+      <div class="toolbar">
+        <label>
+          Status{" "}
+          <select value={status} onChange={(e) => (setStatus(e.currentTarget.value), setShown(DISPATCH_PAGE))} data-testid="dispatches-status">
+            <option value="">any</option>
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {label(s)}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          By{" "}
+          <select value={issuer} onChange={(e) => (setIssuer(e.currentTarget.value), setShown(DISPATCH_PAGE))} data-testid="dispatches-issuer">
+            <option value="">anyone</option>
+            <option value={AUTOMATION_ISSUER}>the automation</option>
+            {auth.username && auth.username !== AUTOMATION_ISSUER ? <option value={auth.username}>me ({auth.username})</option> : null}
+          </select>
+        </label>
+      </div>
       <ErrorNote error={list.error} />
       {list.data === null ? (
         <Loading what="dispatches" />
       ) : rows.length === 0 ? (
-        <p class="muted">No dispatch yet.</p>
+        list.error ? null : <p class="muted">{filtered ? "No dispatch matches." : "No dispatch yet."}</p>
       ) : (
         <div class="table-wrap">
           <table class="table" data-testid="past-dispatches">
@@ -238,6 +275,11 @@ function PastDispatches() {
               ))}
             </tbody>
           </table>
+          {list.data?.dispatches.pageInfo.hasNextPage && shown < MAX_DISPATCHES ? (
+            <button onClick={() => setShown(Math.min(shown + DISPATCH_PAGE, MAX_DISPATCHES))} data-testid="dispatches-more">
+              Show more
+            </button>
+          ) : null}
         </div>
       )}
     </>
