@@ -37,7 +37,7 @@ export function NodesPage() {
       ) : (
         <div class="table-wrap">
           <table class="table" data-testid="nodes-table">
-            <TableHead cols={["Node", "Kind", "State", "SOC", "Power", "Capacity", "Last seen"]} numeric={["SOC", "Power", "Capacity"]} />
+            <TableHead cols={["Node", "Kind", "State", "SOC", "Grid power", "Battery rating", "Last seen"]} numeric={["SOC", "Grid power", "Battery rating"]} />
             <tbody>
               {shown.map((n: NodeRow) => (
                 <tr key={n.dcId} class="clickable" onClick={() => navigate(`/nodes/${encodeURIComponent(n.dcId)}`)}>
@@ -157,12 +157,13 @@ export function NodePage({ dcId }: { dcId: string }) {
       {node ? (
         <div class="facts">
           <span>{node.kind === "HOME_DER" ? "Home DER" : "Edge DC"} · {node.hostname}</span>
-          <span>capacity {power(node.capacityKw)} · battery {num(node.batteryKwh, 0, "kWh")}</span>
+          <span>battery {power(node.capacityKw)}, {num(node.batteryKwh, 0, "kWh")}</span>
           <span>at {num(node.location.lat, 3)}, {num(node.location.lon, 3)}</span>
           <span>last seen {ago(node.live?.lastSeen)}</span>
           {reading ? (
             <span>
-              now: {power(reading.powerKw)} · SOC {num(reading.soc, 1, "%")} · load {power(reading.loadKw)} · PV {power(reading.pvKw)} · battery {power(reading.batteryKw)}
+              now: grid {power(reading.powerKw)} · SOC {num(reading.soc, 1, "%")} · load {power(reading.loadKw)} · PV {power(reading.pvKw)} · battery{" "}
+              {batteryFlow(reading.batteryKw)}
             </span>
           ) : null}
         </div>
@@ -237,4 +238,11 @@ function CommandTable({ commands }: { commands: Command[] }) {
       </table>
     </div>
   );
+}
+
+/** The battery's flow in words: the telemetry's battery kW is positive while it charges. */
+function batteryFlow(kw: number | null): string {
+  if (kw === null || !Number.isFinite(kw)) return "–";
+  if (num(kw, 1) === "0.0") return "idle";
+  return `${kw > 0 ? "charging" : "discharging"} ${power(Math.abs(kw))}`;
 }
