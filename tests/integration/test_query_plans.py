@@ -1,10 +1,10 @@
 """The store's hot queries are answered from an index, on the real SecantusDB.
 
 The collections below grow with the fleet and with time: telemetry (30 days of every
-node), the hourly history (a year of every home), forecasts (a week of cycles),
-the dispatch log and the optimiser's decisions. A query that scans one of them costs
-the cycle that makes it more every day: with 1,000 homes a cycle's history read took 28 s
-and each forecast write scanned every forecast kept.
+node), the hourly history (a year of every home), forecasts (a week of cycles), the
+dispatch log, the optimiser's decisions and the fleet's minutes. A query that scans one of
+them costs the cycle that makes it more every day: with 1,000 homes a cycle's history read
+took 28 s and each forecast write scanned every forecast kept.
 
 SecantusDB uses an index only for a query whose every field the index holds, and a `$in`
 only when it is the query's sole condition. So each test records the commands the
@@ -44,8 +44,10 @@ from vpp.optimize.models import AttachInput, StartedDispatch
 from vpp.services.automation import decisions_page
 from vpp.services.forecast_accuracy import forecast_accuracy
 from vpp.services.forecasts import latest_forecasts
+from vpp.store.aggregate import Aggregate, FreqStatus
 from vpp.store.database import Database, ensure_telemetry_collection
-from vpp.store.documents import NODES, TELEMETRY, Node
+from vpp.store.documents import FLEET_HISTORY, NODES, TELEMETRY, FleetMinute, Node
+from vpp.store.fleet_history import prune_before, read_points, record_minute
 from vpp.store.retention import prune_telemetry
 from vpp.store.telemetry_queries import (
     Bucket,
@@ -54,7 +56,7 @@ from vpp.store.telemetry_queries import (
     readings_in_range,
 )
 
-GROWING = (TELEMETRY, HISTORY, FORECASTS, DISPATCHES, DISPATCH_LOG, DECISIONS)
+GROWING = (TELEMETRY, HISTORY, FORECASTS, DISPATCHES, DISPATCH_LOG, DECISIONS, FLEET_HISTORY)
 NODE_IDS = [f"plan-{n}" for n in range(3)]
 NOW = history.hour_floor(datetime.now(UTC))
 RETENTION_S = 30 * 86_400
@@ -116,7 +118,7 @@ async def seed(db: Database, settings: Settings) -> None:
     # The indexes as the platform declares them (not through Beanie, whose models other
     # tests bind to their own databases).
     await ensure_telemetry_collection(db, RETENTION_S)
-    for model in (Node, HistoryDay, ForecastRecord, Dispatch, DispatchLog, Decision):
+    for model in (Node, HistoryDay, ForecastRecord, Dispatch, DispatchLog, Decision, FleetMinute):
         await db[model.Settings.name].create_indexes(model.Settings.indexes)
     await db[NODES].insert_many(
         [
@@ -269,6 +271,23 @@ async def telemetry_reads(db: Database, settings: Settings) -> None:
     await prune_telemetry(db, NODE_IDS, RETENTION_S)
 
 
+async def fleet_history_reads_and_writes(db: Database, settings: Settings) -> None:
+    aggregate = Aggregate(
+        total_power_kw=3.0,
+        avg_soc=50.0,
+        avg_freq=50.0,
+        node_count=3,
+        online_nodes=3,
+        freq_status=FreqStatus.NORMAL,
+        computed_at=NOW,
+    )
+    for minutes in range(3):
+        await record_minute(db, NOW + timedelta(minutes=minutes), aggregate)
+    await record_minute(db, NOW, aggregate)  # the same minute again, from a replica
+    await read_points(db, NOW - timedelta(hours=1), NOW + timedelta(hours=1), Bucket.MINUTE)
+    await prune_before(db, NOW - timedelta(days=30))
+
+
 async def dispatch_reads(db: Database, settings: Settings) -> None:
     # The reads need no Temporal client: only starting and cancelling do.
     service = DispatchService(cast(Client, None), db, settings)
@@ -285,6 +304,7 @@ async def dispatch_reads(db: Database, settings: Settings) -> None:
     "exercise",
     [
         dispatch_reads,
+        fleet_history_reads_and_writes,
         forecast_cycle_reads_and_writes,
         forecast_api_reads,
         optimiser_reads_and_writes,

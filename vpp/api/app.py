@@ -3,7 +3,8 @@
 The lifespan opens what every request shares: MongoDB (waiting for the store and binding
 the Beanie documents), Redis (one client for commands, one for the single pub/sub
 subscription of the process), the Temporal client (in the background: reads need no
-Temporal), the token verifier, and the live feeds of the subscriptions.
+Temporal), the token verifier, the live feeds of the subscriptions, and the recorder of
+the fleet's history.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import multiprocessing
 from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
 
 from fastapi import FastAPI
 from pymongo.errors import PyMongoError
@@ -22,6 +24,7 @@ from redis.asyncio import Redis
 from vpp.api import errors
 from vpp.api.auth import KeycloakKeySource, KeySource, TokenVerifier
 from vpp.api.graphql_app import graphql_router
+from vpp.api.live.fleet_recorder import FleetRecorder
 from vpp.api.live.hub import LiveHub, LiveOptions
 from vpp.api.metrics import ApiMetrics, MetricsMiddleware
 from vpp.api.routes import routers
@@ -123,6 +126,14 @@ def create_app(
             )
             hub.start()
             stack.push_async_callback(hub.stop)
+            recorder = FleetRecorder(
+                db,
+                aggregates,
+                retention=timedelta(days=settings.mongo.telemetry_retention_days),
+                every_s=(live or LiveOptions()).fleet_record_s,
+            )
+            recorder.start()
+            stack.push_async_callback(recorder.stop)
             writer = TelemetryWriter(db[TELEMETRY], LiveStateWriter(redis, names), ingest_metrics)
             app.state.vpp = ApiState(
                 settings=settings,

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from vpp.graphql.context import Context
 from vpp.graphql.permissions import IsViewer
-from vpp.graphql.types.aggregate import Aggregate
+from vpp.graphql.types.aggregate import Aggregate, FleetPoint
 from vpp.graphql.types.automation import Automation, Decision
 from vpp.graphql.types.caller import Caller
 from vpp.graphql.types.dispatch import Dispatch, DispatchCommand
@@ -37,6 +37,7 @@ from vpp.services import nodes as node_service
 from vpp.services import telemetry as telemetry_service
 from vpp.services.aggregate import normalise_scope
 from vpp.services.dispatch import DISPATCH_CURSOR
+from vpp.services.fleet_history import MAX_FLEET_POINTS, fleet_points
 from vpp.services.paging import encode_cursor
 from vpp.store.telemetry_queries import MAX_POINTS
 
@@ -115,6 +116,17 @@ async def resolve_aggregate(
 ) -> Aggregate:
     scope = normalise_scope(None if node_ids is None else [str(i) for i in node_ids])
     return Aggregate.from_aggregate(await info.context.state.aggregates.read(scope))
+
+
+async def resolve_fleet_history(
+    info: Info[Context, None],
+    *,
+    from_: Annotated[datetime, strawberry.argument(name="from")],
+    to: datetime,
+    bucket: Bucket = Bucket.MINUTE,
+) -> list[FleetPoint]:
+    points = await fleet_points(info.context.state.db, from_, to, bucket)
+    return [FleetPoint.from_point(p) for p in points]
 
 
 async def resolve_dispatches(
@@ -293,6 +305,13 @@ class Query:
         description="A node's readings with from <= timestamp < to, oldest first; with "
         "`bucket`, avg/min/max per bucket. Paged: `first` readings (or buckets' width) "
         f"per page, at most {MAX_POINTS}",
+    )
+    fleet_history: list[FleetPoint] = strawberry.field(
+        resolver=resolve_fleet_history,
+        permission_classes=[IsViewer],
+        description="The fleet's aggregate as recorded each minute, averaged per bucket, "
+        "with from <= start < to, oldest first; buckets with no recorded minute are left "
+        f"out. At most {MAX_FLEET_POINTS} buckets",
     )
     aggregate: Aggregate = strawberry.field(
         resolver=resolve_aggregate,

@@ -1,4 +1,5 @@
-"""The stored shapes of the telemetry path: node registry, telemetry readings, dead letters.
+"""The stored shapes of the telemetry path: node registry, telemetry readings, dead letters,
+and the fleet's minute-by-minute history.
 
 Each collection has a plain pydantic model of its fields (usable without a database, e.g.
 to build a document on the ingest hot path, which writes with the raw pymongo collection)
@@ -21,6 +22,7 @@ from vpp.models import NodeId, NodeKind, Telemetry
 NODES = "nodes"
 TELEMETRY = "telemetry"
 DEAD_LETTERS = "dead_letters"
+FLEET_HISTORY = "fleet_history"
 
 # The one index of the telemetry collection, and its duplicate guard: a node cannot
 # measure twice in the same millisecond, so (dc_id, timestamp) identifies a reading. Not
@@ -129,4 +131,27 @@ class DeadLetter(DeadLetterRecord, Document):
         ]
 
 
-DOCUMENT_MODELS: list[type[Document]] = [Node, StoredTelemetry, DeadLetter]
+class FleetMinuteRecord(BaseModel):
+    """The fleet's aggregate as it stood at the start of a minute (`vpp.store.fleet_history`)."""
+
+    at: AwareDatetime  # the minute's start
+    total_power_kw: float
+    avg_soc: float | None
+    avg_freq: float | None
+    node_count: int
+    online_nodes: int
+
+
+class FleetMinute(FleetMinuteRecord, Document):
+    # The minute's start again: one document per minute, whoever writes it.
+    id: AwareDatetime  # type: ignore[assignment]
+
+    class Settings:
+        name = FLEET_HISTORY
+        indexes = [  # noqa: RUF012 - Beanie reads a plain class attribute
+            # SecantusDB serves a range from a declared index, not from `_id`'s.
+            IndexModel([("at", ASCENDING)], name="at"),
+        ]
+
+
+DOCUMENT_MODELS: list[type[Document]] = [Node, StoredTelemetry, DeadLetter, FleetMinute]

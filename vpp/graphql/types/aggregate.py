@@ -8,6 +8,7 @@ import strawberry
 
 from vpp.graphql.types.enums import FreqStatus
 from vpp.store.aggregate import Aggregate as StoredAggregate
+from vpp.store.fleet_history import FleetPoint as StoredFleetPoint
 
 
 @strawberry.type(description="Totals over the online nodes of a scope")
@@ -30,4 +31,30 @@ class Aggregate:
             online_nodes=a.online_nodes,
             freq_status=a.freq_status,
             computed_at=a.computed_at,
+        )
+
+
+@strawberry.type(
+    description="The fleet over one bucket of its recorded history: the mean of the "
+    "aggregates recorded at its minutes"
+)
+class FleetPoint:
+    start: datetime
+    minutes: int = strawberry.field(description="Minutes recorded in the bucket")
+    total_power_kw: float
+    avg_soc: float | None
+    avg_freq: float | None
+    node_count: int = strawberry.field(description="The most nodes known in any of its minutes")
+    online_nodes: int = strawberry.field(description="The fewest online in any of its minutes")
+
+    @classmethod
+    def from_point(cls, p: StoredFleetPoint) -> FleetPoint:
+        return cls(
+            start=p.start,
+            minutes=p.minutes,
+            total_power_kw=p.total_power_kw,
+            avg_soc=p.avg_soc,
+            avg_freq=p.avg_freq,
+            node_count=p.node_count,
+            online_nodes=p.online_nodes,
         )

@@ -30,10 +30,8 @@ export const NODES = `query($after: String) { nodes(first: 100, after: $after) {
     live { online lastSeen reading { soc powerKw freq } } } }
   pageInfo { hasNextPage endCursor } } }`;
 const HOUR_S = 3600;
-const SEED_BATCH = 40;
-const SEED_MAX_NODES = 200;
-// Three of the history's one-minute buckets without a point: nothing reported then (the
-// live pushes come every few seconds), so the charts break their lines there.
+// Three of the history's minutes without a point: nothing was recorded then (the live
+// pushes come every few seconds), so the charts break their lines there.
 const GAP_S = 180;
 
 /** Every registered node (pages of 100). */
@@ -49,36 +47,17 @@ export async function allNodes(query: <T>(q: string, v: Record<string, unknown>)
   }
 }
 
-type Bucket = { start: string; powerKw: { avg: number }; soc: { avg: number }; freq: { avg: number } };
+const FLEET_HISTORY = `query($from: DateTime!, $to: DateTime!) {
+  fleetHistory(from: $from, to: $to, bucket: MINUTE) { start totalPowerKw avgSoc avgFreq } }`;
 
-/** The last hour in one-minute buckets, summed over the nodes (fleets up to 200 nodes). */
-async function lastHour(query: <T>(q: string, v: Record<string, unknown>) => Promise<T>, ids: string[]): Promise<number[][]> {
-  if (ids.length === 0 || ids.length > SEED_MAX_NODES) return [];
+type FleetPoint = { start: string; totalPowerKw: number; avgSoc: number | null; avgFreq: number | null };
+
+/** The last hour as the platform recorded the fleet, minute by minute (any fleet size). */
+async function lastHour(query: <T>(q: string, v: Record<string, unknown>) => Promise<T>): Promise<number[][]> {
   const to = new Date();
   const from = new Date(to.getTime() - HOUR_S * 1000);
-  const sums = new Map<number, { power: number; soc: number; freq: number; n: number }>();
-  for (let i = 0; i < ids.length; i += SEED_BATCH) {
-    const batch = ids.slice(i, i + SEED_BATCH);
-    const fields = batch
-      .map((_, j) => `n${j}: telemetryRange(dcId: $id${j}, from: $from, to: $to, bucket: MINUTE, first: 60) { buckets { start powerKw { avg } soc { avg } freq { avg } } }`)
-      .join("\n");
-    const decl = batch.map((_, j) => `$id${j}: ID!`).join(", ");
-    const vars: Record<string, unknown> = { from: from.toISOString(), to: to.toISOString() };
-    batch.forEach((id, j) => (vars[`id${j}`] = id));
-    const data = await query<Record<string, { buckets: Bucket[] }>>(`query(${decl}, $from: DateTime!, $to: DateTime!) {\n${fields}\n}`, vars);
-    for (const range of Object.values(data)) {
-      for (const b of range.buckets) {
-        const t = Date.parse(b.start) / 1000;
-        const s = sums.get(t) ?? { power: 0, soc: 0, freq: 0, n: 0 };
-        s.power += b.powerKw.avg;
-        s.soc += b.soc.avg;
-        s.freq += b.freq.avg;
-        s.n += 1;
-        sums.set(t, s);
-      }
-    }
-  }
-  return [...sums.entries()].sort((a, b) => a[0] - b[0]).map(([t, s]) => [t, s.power, s.soc / s.n, s.freq / s.n]);
+  const data = await query<{ fleetHistory: FleetPoint[] }>(FLEET_HISTORY, { from: from.toISOString(), to: to.toISOString() });
+  return data.fleetHistory.map((p) => [Date.parse(p.start) / 1000, p.totalPowerKw, p.avgSoc ?? NaN, p.avgFreq ?? NaN]);
 }
 
 export function FleetPage() {
@@ -106,8 +85,7 @@ export function FleetPage() {
   const [seed, setSeed] = useState<number[][]>([]);
   useEffect(() => {
     let alive = true;
-    allNodes((q, v) => api.query(q, v))
-      .then((list) => lastHour((q, v) => api.query(q, v), list.map((n) => n.dcId)))
+    lastHour((q, v) => api.query(q, v))
       .then((r) => alive && setSeed(r))
       .catch((e: unknown) => alive && setError(`history: ${e instanceof Error ? e.message : String(e)}`));
     return () => {
