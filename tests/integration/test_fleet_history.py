@@ -1,7 +1,8 @@
 """The fleet's history on the real store and Redis: the recorder files the fleet's
 aggregate under the minute it is read in, once per minute however often or by however
 many processes it runs, reads it back per bucket, forgets what is past the retention, and
-keeps going when Redis is away; GraphQL serves it to a viewer and refuses bad ranges."""
+keeps going when Redis is away; GraphQL and REST serve it to a viewer and refuse bad
+ranges."""
 
 from __future__ import annotations
 
@@ -222,5 +223,26 @@ async def test_a_viewer_reads_the_history_and_bad_ranges_are_refused(
 
         anonymous = (await gql(client, HISTORY, variables)).json()
         assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+        # The same over REST, for clients without GraphQL.
+        url = "/api/aggregate/history"
+        hour = {"start": variables["from"], "end": variables["to"], "bucket": "15m"}
+        rest = await client.get(url, params=hour, headers=viewer)
+        assert rest.status_code == 200
+        assert [(p["start"], p["minutes"], p["total_power_kw"]) for p in rest.json()["data"]] == [
+            ("2020-02-03T04:00:00Z", 3, 120.0),
+            ("2020-02-03T04:15:00Z", 1, 80.0),
+        ]
+        backwards_rest = await client.get(
+            url, params={"start": hour["end"], "end": hour["start"]}, headers=viewer
+        )
+        assert backwards_rest.status_code == 422
+        assert backwards_rest.json()["error"] == "end: must be after start"
+        year_rest = await client.get(
+            url, params={"start": a_year["from"], "end": a_year["to"]}, headers=viewer
+        )
+        assert year_rest.status_code == 422
+        assert year_rest.json()["error"].startswith("bucket: start-end spans 525600 buckets")
+        assert (await client.get(url, params=hour)).status_code == 401
     finally:
         await state.db[FLEET_HISTORY].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})

@@ -17,15 +17,20 @@ MAX_FLEET_POINTS = 10_080
 
 
 async def fleet_points(
-    db: Database, start: datetime, end: datetime, bucket: Bucket = Bucket.MINUTE
+    db: Database,
+    start: datetime,
+    end: datetime,
+    bucket: Bucket = Bucket.MINUTE,
+    fields: tuple[str, str] = ("from", "to"),
 ) -> list[FleetPoint]:
-    """The fleet's aggregate per bucket in `[start, end)`, oldest first."""
-    check_range(start, end, "from", "to")
+    """The fleet's aggregate per bucket in `[start, end)`, oldest first; `fields` name
+    start and end in errors (GraphQL's from/to, REST's start/end)."""
+    check_range(start, end, *fields)
     count = math.ceil((end - start) / bucket.width)
     if count > MAX_FLEET_POINTS:
         raise InvalidInputError.for_field(
             "bucket",
-            f"from-to spans {count} buckets of {bucket.value}; at most {MAX_FLEET_POINTS}: "
-            "choose a wider bucket or a shorter range",
+            f"{fields[0]}-{fields[1]} spans {count} buckets of {bucket.value}; at most "
+            f"{MAX_FLEET_POINTS}: choose a wider bucket or a shorter range",
         )
     return await read_points(db, start, end, bucket)
