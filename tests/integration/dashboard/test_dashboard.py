@@ -79,8 +79,14 @@ async def see_live_fleet(page: Page, screenshots: Path) -> None:
     )
     first = await online.inner_text()
     await expect(online).not_to_have_text(first, timeout=LIVE_TIMEOUT_MS)  # a later push
-    # The last hour's history (the fleet's recorded minutes) loaded without an error.
+    # The last hour's history (the fleet's recorded minutes) loaded without an error, and
+    # so do the longer ranges, averaged per bucket.
     await expect(page.get_by_text(re.compile(r"^history:"))).to_have_count(0)
+    for span in ("24h", "7d", "1h"):
+        await page.get_by_test_id(f"fleet-range-{span}").click()
+        await expect(page.get_by_test_id("chart-power")).to_contain_text(f"last {span}")
+        await page.wait_for_load_state("networkidle")
+        await expect(page.get_by_text(re.compile(r"^history:"))).to_have_count(0)
     first_live_ms = await page.evaluate("window.__vppFirstLive")
     assert first_live_ms is not None
     assert first_live_ms < 10_000, f"first live data {first_live_ms:.0f} ms after load"

@@ -67,7 +67,7 @@ export function Chart({ title, series, data, height = 200, testId, window: span,
       chart.destroy();
       plot.current = null;
     };
-  }, [key, height, spanGaps]);
+  }, [key, height, spanGaps, span]);
 
   useEffect(() => {
     plot.current?.setData(data as uPlot.AlignedData);

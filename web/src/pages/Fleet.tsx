@@ -30,9 +30,18 @@ export const NODES = `query($after: String) { nodes(first: 100, after: $after) {
     live { online lastSeen reading { soc powerKw freq } } } }
   pageInfo { hasNextPage endCursor } } }`;
 const HOUR_S = 3600;
-// Three of the history's minutes without a point: nothing was recorded then (the live
-// pushes come every few seconds), so the charts break their lines there.
-const GAP_S = 180;
+// The live pushes kept under the history: an hour of them at most.
+const LIVE_S = HOUR_S;
+// What the charts span, from the fleet's recorded minutes averaged per bucket.
+const RANGES = [
+  { key: "1h", seconds: HOUR_S, bucket: "MINUTE", bucketS: 60 },
+  { key: "24h", seconds: 24 * HOUR_S, bucket: "FIFTEEN_MINUTES", bucketS: 900 },
+  { key: "7d", seconds: 7 * 24 * HOUR_S, bucket: "HOUR", bucketS: HOUR_S },
+] as const;
+type Range = (typeof RANGES)[number];
+// Three buckets without a point: nothing was recorded then (the live pushes come every
+// few seconds), so the charts break their lines there.
+const GAP_BUCKETS = 3;
 
 /** Every registered node (pages of 100). */
 export async function allNodes(query: <T>(q: string, v: Record<string, unknown>) => Promise<T>): Promise<NodeRow[]> {
@@ -47,16 +56,16 @@ export async function allNodes(query: <T>(q: string, v: Record<string, unknown>)
   }
 }
 
-const FLEET_HISTORY = `query($from: DateTime!, $to: DateTime!) {
-  fleetHistory(from: $from, to: $to, bucket: MINUTE) { start totalPowerKw avgSoc avgFreq } }`;
+const FLEET_HISTORY = `query($from: DateTime!, $to: DateTime!, $bucket: Bucket!) {
+  fleetHistory(from: $from, to: $to, bucket: $bucket) { start totalPowerKw avgSoc avgFreq } }`;
 
 type FleetPoint = { start: string; totalPowerKw: number; avgSoc: number | null; avgFreq: number | null };
 
-/** The last hour as the platform recorded the fleet, minute by minute (any fleet size). */
-async function lastHour(query: <T>(q: string, v: Record<string, unknown>) => Promise<T>): Promise<number[][]> {
+/** The range as the platform recorded the fleet, per bucket (any fleet size). */
+async function recorded(query: <T>(q: string, v: Record<string, unknown>) => Promise<T>, range: Range): Promise<number[][]> {
   const to = new Date();
-  const from = new Date(to.getTime() - HOUR_S * 1000);
-  const data = await query<{ fleetHistory: FleetPoint[] }>(FLEET_HISTORY, { from: from.toISOString(), to: to.toISOString() });
+  const from = new Date(to.getTime() - range.seconds * 1000);
+  const data = await query<{ fleetHistory: FleetPoint[] }>(FLEET_HISTORY, { from: from.toISOString(), to: to.toISOString(), bucket: range.bucket });
   return data.fleetHistory.map((p) => [Date.parse(p.start) / 1000, p.totalPowerKw, p.avgSoc ?? NaN, p.avgFreq ?? NaN]);
 }
 
@@ -75,29 +84,44 @@ export function FleetPage() {
       w.__vppFirstLive ??= performance.now();
       setAgg(aggregate);
       const t = Date.parse(aggregate.computedAt) / 1000;
-      setRows((r) => pushWindow(r, [t, aggregate.totalPowerKw, aggregate.avgSoc ?? NaN, aggregate.avgFreq ?? NaN], HOUR_S));
+      setRows((r) => pushWindow(r, [t, aggregate.totalPowerKw, aggregate.avgSoc ?? NaN, aggregate.avgFreq ?? NaN], LIVE_S));
     },
     [],
     setError,
   );
 
-  // The last hour from the store, under the live points.
+  // The range from the store, under the live points (re-read every bucket for the longer
+  // ranges, whose buckets the live points do not fill).
+  const [range, setRange] = useState<Range>(RANGES[0]);
   const [seed, setSeed] = useState<number[][]>([]);
+  const [tick, setTick] = useState(0);
   useEffect(() => {
     let alive = true;
-    lastHour((q, v) => api.query(q, v))
-      .then((r) => alive && setSeed(r))
+    recorded((q, v) => api.query(q, v), range)
+      .then((r) => {
+        if (!alive) return;
+        setSeed(r);
+        setError((e) => (e?.startsWith("history:") ? null : e)); // a failed read before this one
+      })
       .catch((e: unknown) => alive && setError(`history: ${e instanceof Error ? e.message : String(e)}`));
     return () => {
       alive = false;
     };
-  }, []);
+  }, [range, tick]);
+  useEffect(() => {
+    if (range.bucketS <= 60) return undefined;
+    const id = setInterval(() => setTick((t) => t + 1), range.bucketS * 1000);
+    return () => clearInterval(id);
+  }, [range]);
 
   const data = useMemo(() => {
+    // Live points after the start of the last recorded bucket, which they continue.
+    const last = seed.length ? seed[seed.length - 1][0] : -Infinity;
     const firstLive = rows[0]?.[0] ?? Infinity;
-    const merged = [...seed.filter((r) => r[0] < firstLive - 30), ...rows];
-    return columns(withGaps(merged, GAP_S), 4);
-  }, [rows, seed]);
+    const history = range.bucketS <= 60 ? seed.filter((r) => r[0] < firstLive - 30) : seed;
+    const live = range.bucketS <= 60 ? rows : rows.filter((r) => r[0] > last);
+    return columns(withGaps([...history, ...live], GAP_BUCKETS * range.bucketS), 4);
+  }, [rows, seed, range]);
 
   const onlineShare = agg && agg.nodeCount ? agg.onlineNodes / agg.nodeCount : 1;
   return (
@@ -122,10 +146,18 @@ export function FleetPage() {
           testId="kpi-online"
         />
       </div>
+      <div class="toolbar">
+        {RANGES.map((r) => (
+          <button key={r.key} class={r.key === range.key ? "seg active" : "seg"} onClick={() => setRange(r)} data-testid={`fleet-range-${r.key}`}>
+            {r.key}
+          </button>
+        ))}
+        <span class="muted small">the fleet as recorded each minute{range.bucketS > 60 ? `, averaged per ${range.bucketS >= HOUR_S ? "hour" : `${range.bucketS / 60} min`}` : ""}, then live</span>
+      </div>
       <div class="charts">
-        <Chart title="Total power, last hour (kW)" series={[{ label: "power", color: "#4ea1ff", unit: "kW", fill: "rgba(78,161,255,0.12)" }]} data={[data[0], data[1]]} testId="chart-power" window={HOUR_S} spanGaps={false} />
-        <Chart title="Average SOC (%)" series={[{ label: "SOC", color: "#46c98b", unit: "%" }]} data={[data[0], data[2]]} window={HOUR_S} spanGaps={false} />
-        <Chart title="Grid frequency (Hz)" series={[{ label: "freq", color: "#f5b342", unit: "Hz" }]} data={[data[0], data[3]]} window={HOUR_S} spanGaps={false} />
+        <Chart title={`Total power, last ${range.key} (kW)`} series={[{ label: "power", color: "#4ea1ff", unit: "kW", fill: "rgba(78,161,255,0.12)" }]} data={[data[0], data[1]]} testId="chart-power" window={range.seconds} spanGaps={false} />
+        <Chart title="Average SOC (%)" series={[{ label: "SOC", color: "#46c98b", unit: "%" }]} data={[data[0], data[2]]} window={range.seconds} spanGaps={false} />
+        <Chart title="Grid frequency (Hz)" series={[{ label: "freq", color: "#f5b342", unit: "Hz" }]} data={[data[0], data[3]]} window={range.seconds} spanGaps={false} />
       </div>
       <h2>Nodes by location</h2>
       <NodeMap nodes={nodes.data ?? []} />
