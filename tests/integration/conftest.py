@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from redis.asyncio import Redis
 
+from vpp.bus.channels import RedisNames
 from vpp.config import Settings
 from vpp.stack import Stack
+from vpp.store.database import Database, mongo_client
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,3 +38,29 @@ from tests.integration.api_support import (  # noqa: E402, F401
     names,
     tokens,
 )
+
+
+@pytest.fixture
+async def scratch_db(settings: Settings) -> AsyncIterator[Database]:
+    """A database of the test's own on the session's store, dropped after it."""
+    mongo = mongo_client(settings.mongo)
+    db = mongo[f"vpp_test_scratch_{uuid.uuid4().hex[:8]}"]
+    yield db
+    await mongo.drop_database(db.name)
+    await mongo.close()
+
+
+@pytest.fixture
+async def scratch_redis(settings: Settings) -> AsyncIterator[Redis]:
+    redis = Redis.from_url(settings.redis.url)
+    yield redis
+    await redis.aclose()
+
+
+@pytest.fixture
+async def scratch_names(scratch_redis: Redis) -> AsyncIterator[RedisNames]:
+    """A Redis prefix of the test's own: its fleet is the nodes it writes, nothing else."""
+    own = RedisNames(prefix=f"test-scratch-{uuid.uuid4().hex[:8]}")
+    yield own
+    async for key in scratch_redis.scan_iter(f"{own.prefix}*"):
+        await scratch_redis.delete(key)

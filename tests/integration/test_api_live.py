@@ -176,8 +176,13 @@ async def test_alerts_for_grid_frequency_and_a_node_going_offline(
     query = "subscription($ids: [ID!]) { alerts(dcIds: $ids) { kind dcId freqStatus } }"
     async with graphql_ws(api_settings, await tokens.get("viewer")) as ws:
         await ws.subscribe("alerts", query, {"ids": [e]})
-        # The monitor starts with the first alert subscription: listening, then a baseline.
-        await asyncio.wait_for(state.live.alerts.ready.wait(), TIMEOUT_S)
+        # The monitor watches from the API's start; a scan after the reading has e online.
+        alerts = state.live.alerts
+        await asyncio.wait_for(alerts.ready.wait(), TIMEOUT_S)
+        scanned = alerts.scans
+        async with asyncio.timeout(TIMEOUT_S):
+            while alerts.scans < scanned + 2:  # noqa: ASYNC110 - a count, with no event
+                await asyncio.sleep(0.05)
 
         await publish_live(state.redis, names, [reading(e, freq=49.65)])
         out = await ws.receive("alerts")

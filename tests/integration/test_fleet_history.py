@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -25,7 +23,7 @@ from vpp.bus.channels import RedisNames
 from vpp.config import IngestSettings, Settings
 from vpp.services.aggregate import AggregateReader
 from vpp.services.fleet_history import fleet_points
-from vpp.store.database import Database, mongo_client
+from vpp.store.database import Database
 from vpp.store.documents import FLEET_HISTORY
 from vpp.store.telemetry_queries import Bucket
 
@@ -36,31 +34,6 @@ FRESH = IngestSettings(aggregate_cache_s=0.001)
 HISTORY = """query($from: DateTime!, $to: DateTime!, $bucket: Bucket) {
   fleetHistory(from: $from, to: $to, bucket: $bucket) {
     start minutes totalPowerKw avgSoc avgFreq nodeCount onlineNodes } }"""
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    client = mongo_client(settings.mongo)
-    db = client[f"vpp_test_fleet_{uuid.uuid4().hex[:8]}"]
-    yield db
-    await client.drop_database(db.name)
-    await client.close()
-
-
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis.url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def own_names(redis: Redis) -> AsyncIterator[RedisNames]:
-    """A Redis prefix of this test's own: its fleet is the nodes it writes, nothing else."""
-    names = RedisNames(prefix=f"test-fleet-{uuid.uuid4().hex[:8]}")
-    yield names
-    async for key in redis.scan_iter(f"{names.prefix}*"):
-        await redis.delete(key)
 
 
 def reader(redis: Redis, names: RedisNames, settings: Settings) -> AggregateReader:
@@ -81,22 +54,27 @@ async def fleet_now(redis: Redis, names: RedisNames, powers: dict[str, float]) -
 
 
 async def test_each_minute_is_recorded_once_and_read_back_per_bucket(
-    db: Database, redis: Redis, own_names: RedisNames, settings: Settings
+    scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames, settings: Settings
 ) -> None:
-    recorder = FleetRecorder(db, reader(redis, own_names, settings), retention=timedelta(days=1))
-    replica = FleetRecorder(db, reader(redis, own_names, settings), retention=timedelta(days=1))
+    db = scratch_db
+    recorder = FleetRecorder(
+        db, reader(scratch_redis, scratch_names, settings), retention=timedelta(days=1)
+    )
+    replica = FleetRecorder(
+        db, reader(scratch_redis, scratch_names, settings), retention=timedelta(days=1)
+    )
 
-    await fleet_now(redis, own_names, {"fh-1": 10.0, "fh-2": 30.0})
+    await fleet_now(scratch_redis, scratch_names, {"fh-1": 10.0, "fh-2": 30.0})
     assert await recorder.record(T0 + timedelta(seconds=1)) == T0
     # Later in the same minute, and by a second process: still one point, the last read.
-    await fleet_now(redis, own_names, {"fh-1": 12.0, "fh-2": 30.0})
+    await fleet_now(scratch_redis, scratch_names, {"fh-1": 12.0, "fh-2": 30.0})
     await replica.record(T0 + timedelta(seconds=40))
     assert await db[FLEET_HISTORY].count_documents({}) == 1
 
-    await fleet_now(redis, own_names, {"fh-1": 20.0, "fh-2": 40.0})
+    await fleet_now(scratch_redis, scratch_names, {"fh-1": 20.0, "fh-2": 40.0})
     await recorder.record(T0 + timedelta(minutes=1, seconds=1))
     # 12:02 and 12:03 go unrecorded (the platform was down); 12:04 is.
-    await fleet_now(redis, own_names, {"fh-1": 0.0, "fh-2": 4.0})
+    await fleet_now(scratch_redis, scratch_names, {"fh-1": 0.0, "fh-2": 4.0})
     await recorder.record(T0 + timedelta(minutes=4, seconds=1))
 
     minutes = await fleet_points(db, T0, T0 + timedelta(minutes=5), Bucket.MINUTE)
@@ -115,7 +93,9 @@ async def test_each_minute_is_recorded_once_and_read_back_per_bucket(
 
     # A day later the next sweep deletes the minutes a day older than the one it files
     # (before 12:02 of the day before); 12:04 of that day stays until a later sweep.
-    next_day = FleetRecorder(db, reader(redis, own_names, settings), retention=timedelta(days=1))
+    next_day = FleetRecorder(
+        db, reader(scratch_redis, scratch_names, settings), retention=timedelta(days=1)
+    )
     await next_day.record(T0 + timedelta(days=1, minutes=2, seconds=1))
     kept = await fleet_points(db, T0, T0 + timedelta(days=2), Bucket.HOUR)
     assert [(p.start, p.minutes) for p in kept] == [(T0, 1), (T0 + timedelta(days=1), 1)]
@@ -124,15 +104,16 @@ async def test_each_minute_is_recorded_once_and_read_back_per_bucket(
 
 
 async def test_the_loop_records_on_its_period_and_outlives_an_unreachable_redis(
-    db: Database,
-    redis: Redis,
-    own_names: RedisNames,
+    scratch_db: Database,
+    scratch_redis: Redis,
+    scratch_names: RedisNames,
     settings: Settings,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await fleet_now(redis, own_names, {"fh-1": 7.0})
+    db = scratch_db
+    await fleet_now(scratch_redis, scratch_names, {"fh-1": 7.0})
     recorder = FleetRecorder(
-        db, reader(redis, own_names, settings), retention=timedelta(days=1), every_s=1.0
+        db, reader(scratch_redis, scratch_names, settings), retention=timedelta(days=1), every_s=1.0
     )
     recorder.start()
     try:
@@ -148,7 +129,7 @@ async def test_the_loop_records_on_its_period_and_outlives_an_unreachable_redis(
     gone = Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5)
     away = FleetRecorder(
         db,
-        AggregateReader(gone, own_names, FRESH, redis_url="redis://127.0.0.1:9/0"),
+        AggregateReader(gone, scratch_names, FRESH, redis_url="redis://127.0.0.1:9/0"),
         retention=timedelta(days=1),
         every_s=1.0,
     )

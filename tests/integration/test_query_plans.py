@@ -2,9 +2,9 @@
 
 The collections below grow with the fleet and with time: telemetry (30 days of every
 node), the hourly history (a year of every home), forecasts (a week of cycles), the
-dispatch log, the optimiser's decisions and the fleet's minutes. A query that scans one of
-them costs the cycle that makes it more every day: with 1,000 homes a cycle's history read
-took 28 s and each forecast write scanned every forecast kept.
+dispatch log, the optimiser's decisions, the fleet's minutes and the alerts. A query that
+scans one of them costs the cycle that makes it more every day: with 1,000 homes a
+cycle's history read took 28 s and each forecast write scanned every forecast kept.
 
 SecantusDB uses an index only for a query whose every field the index holds, and a `$in`
 only when it is the query's sole condition. So each test records the commands the
@@ -41,12 +41,24 @@ from vpp.optimize.documents import DECISIONS, Decision
 from vpp.optimize.fleet import held_nodes
 from vpp.optimize.fleet import latest_forecasts as optimiser_forecasts
 from vpp.optimize.models import AttachInput, StartedDispatch
+from vpp.services.alerts import alerts_page
 from vpp.services.automation import decisions_page
 from vpp.services.forecast_accuracy import forecast_accuracy
 from vpp.services.forecasts import latest_forecasts
 from vpp.store.aggregate import Aggregate, FreqStatus
+from vpp.store.alert_log import prune_alerts, store_alerts
 from vpp.store.database import Database, ensure_telemetry_collection
-from vpp.store.documents import FLEET_HISTORY, NODES, TELEMETRY, FleetMinute, Node
+from vpp.store.documents import (
+    ALERTS,
+    FLEET_HISTORY,
+    NODES,
+    TELEMETRY,
+    AlertKind,
+    AlertRecord,
+    FleetMinute,
+    Node,
+    StoredAlert,
+)
 from vpp.store.fleet_history import prune_before, read_points, record_minute
 from vpp.store.retention import prune_telemetry
 from vpp.store.telemetry_queries import (
@@ -56,7 +68,16 @@ from vpp.store.telemetry_queries import (
     readings_in_range,
 )
 
-GROWING = (TELEMETRY, HISTORY, FORECASTS, DISPATCHES, DISPATCH_LOG, DECISIONS, FLEET_HISTORY)
+GROWING = (
+    TELEMETRY,
+    HISTORY,
+    FORECASTS,
+    DISPATCHES,
+    DISPATCH_LOG,
+    DECISIONS,
+    FLEET_HISTORY,
+    ALERTS,
+)
 NODE_IDS = [f"plan-{n}" for n in range(3)]
 NOW = history.hour_floor(datetime.now(UTC))
 RETENTION_S = 30 * 86_400
@@ -118,7 +139,8 @@ async def seed(db: Database, settings: Settings) -> None:
     # The indexes as the platform declares them (not through Beanie, whose models other
     # tests bind to their own databases).
     await ensure_telemetry_collection(db, RETENTION_S)
-    for model in (Node, HistoryDay, ForecastRecord, Dispatch, DispatchLog, Decision, FleetMinute):
+    models = (Node, HistoryDay, ForecastRecord, Dispatch, DispatchLog, Decision, FleetMinute)
+    for model in (*models, StoredAlert):
         await db[model.Settings.name].create_indexes(model.Settings.indexes)
     await db[NODES].insert_many(
         [
@@ -288,6 +310,19 @@ async def fleet_history_reads_and_writes(db: Database, settings: Settings) -> No
     await prune_before(db, NOW - timedelta(days=30))
 
 
+async def alert_reads_and_writes(db: Database, settings: Settings) -> None:
+    alerts = [
+        AlertRecord(kind=AlertKind.NODE_OFFLINE, at=NOW, message="gone", dc_id=NODE_IDS[0]),
+        AlertRecord(kind=AlertKind.FREQUENCY_RESTORED, at=NOW, message="back"),
+    ]
+    await store_alerts(db, alerts)
+    await store_alerts(db, alerts)  # another API process's copies
+    page = await alerts_page(db, first=1)
+    await alerts_page(db, first=1, after=page.end_cursor, kind=AlertKind.FREQUENCY_RESTORED)
+    await alerts_page(db, first=10, dc_id=NODE_IDS[0])
+    await prune_alerts(db, NOW - timedelta(days=30))
+
+
 async def dispatch_reads(db: Database, settings: Settings) -> None:
     # The reads need no Temporal client: only starting and cancelling do.
     service = DispatchService(cast(Client, None), db, settings)
@@ -303,6 +338,7 @@ async def dispatch_reads(db: Database, settings: Settings) -> None:
 @pytest.mark.parametrize(
     "exercise",
     [
+        alert_reads_and_writes,
         dispatch_reads,
         fleet_history_reads_and_writes,
         forecast_cycle_reads_and_writes,

@@ -123,6 +123,8 @@ def create_app(
                 metrics,
                 aggregates=aggregates,
                 options=live or LiveOptions(),
+                db=db,
+                alert_retention=timedelta(days=settings.mongo.telemetry_retention_days),
             )
             hub.start()
             stack.push_async_callback(hub.stop)

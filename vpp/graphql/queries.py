@@ -11,10 +11,11 @@ from strawberry.types import Info
 from vpp.graphql.context import Context
 from vpp.graphql.permissions import IsViewer
 from vpp.graphql.types.aggregate import Aggregate, FleetPoint
+from vpp.graphql.types.alert import Alert
 from vpp.graphql.types.automation import Automation, Decision
 from vpp.graphql.types.caller import Caller
 from vpp.graphql.types.dispatch import Dispatch, DispatchCommand
-from vpp.graphql.types.enums import Bucket, DispatchStatus, NodeKind
+from vpp.graphql.types.enums import AlertKind, Bucket, DispatchStatus, NodeKind
 from vpp.graphql.types.forecast import (
     Flexibility,
     Forecast,
@@ -30,6 +31,7 @@ from vpp.ml.forecast.settings import Target, forecast_settings
 from vpp.ml.rl.settings import rl_settings
 from vpp.optimize.guard import GuardLimits
 from vpp.optimize.settings import optimize_settings
+from vpp.services import alerts as alert_service
 from vpp.services import automation as automation_service
 from vpp.services import forecast_accuracy as accuracy_service
 from vpp.services import forecasts as forecast_service
@@ -279,6 +281,32 @@ async def resolve_decisions(
     )
 
 
+async def resolve_alert_history(
+    info: Info[Context, None],
+    first: int = 50,
+    after: str | None = None,
+    dc_id: strawberry.ID | None = None,
+    kind: AlertKind | None = None,
+) -> Connection[Alert]:
+    page = await alert_service.alerts_page(
+        info.context.state.db,
+        first=first,
+        after=after,
+        dc_id=None if dc_id is None else str(dc_id),
+        kind=kind,
+    )
+    edges = [
+        Edge(
+            cursor=encode_cursor(alert_service.ALERT_CURSOR, f"{record.at.isoformat()}|{alert_id}"),
+            node=Alert.from_record(alert_id, record),
+        )
+        for alert_id, record in page.items
+    ]
+    return Connection(
+        edges=edges, page_info=PageInfo(has_next_page=page.has_next, end_cursor=page.end_cursor)
+    )
+
+
 @strawberry.type
 class Query:
     me: Caller = strawberry.field(
@@ -371,6 +399,12 @@ class Query:
         resolver=resolve_automation,
         permission_classes=[IsViewer],
         description="The automation switch, and the schedules that run the cycles",
+    )
+    alert_history: Connection[Alert] = strawberry.field(
+        resolver=resolve_alert_history,
+        permission_classes=[IsViewer],
+        description="The alerts as they happened, newest first: of one node (dcId; the "
+        "grid's are the ones without), of one kind, or all; kept as long as telemetry",
     )
     decisions: Connection[Decision] = strawberry.field(
         resolver=resolve_decisions,

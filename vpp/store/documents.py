@@ -1,5 +1,5 @@
 """The stored shapes of the telemetry path: node registry, telemetry readings, dead letters,
-and the fleet's minute-by-minute history.
+the fleet's minute-by-minute history and the alerts derived from them.
 
 Each collection has a plain pydantic model of its fields (usable without a database, e.g.
 to build a document on the ingest hot path, which writes with the raw pymongo collection)
@@ -23,6 +23,7 @@ NODES = "nodes"
 TELEMETRY = "telemetry"
 DEAD_LETTERS = "dead_letters"
 FLEET_HISTORY = "fleet_history"
+ALERTS = "alerts"
 
 # The one index of the telemetry collection, and its duplicate guard: a node cannot
 # measure twice in the same millisecond, so (dc_id, timestamp) identifies a reading. Not
@@ -154,4 +155,40 @@ class FleetMinute(FleetMinuteRecord, Document):
         ]
 
 
-DOCUMENT_MODELS: list[type[Document]] = [Node, StoredTelemetry, DeadLetter, FleetMinute]
+class AlertKind(StrEnum):
+    NODE_OFFLINE = "node_offline"
+    NODE_ONLINE = "node_online"
+    FREQUENCY_OUT_OF_BAND = "frequency_out_of_band"
+    FREQUENCY_RESTORED = "frequency_restored"
+
+
+class AlertRecord(BaseModel):
+    """An alert as stored (`vpp.store.alert_log`); its id says what happened when, so the
+    API processes that each derive it store it once."""
+
+    kind: AlertKind
+    at: AwareDatetime  # when it happened (a reading's or a status's time), not when seen
+    message: str
+    dc_id: str | None = None  # None: the grid's
+    freq: float | None = None
+    freq_status: str | None = None
+
+
+class StoredAlert(AlertRecord, Document):
+    id: str  # type: ignore[assignment]  # "<kind>:<node id or grid>:<epoch ms of at>"
+
+    class Settings:
+        name = ALERTS
+        indexes = [  # noqa: RUF012 - Beanie reads a plain class attribute
+            IndexModel([("at", DESCENDING)], name="at"),
+            IndexModel([("dc_id", ASCENDING), ("at", DESCENDING)], name="dc_id_at"),
+        ]
+
+
+DOCUMENT_MODELS: list[type[Document]] = [
+    Node,
+    StoredTelemetry,
+    DeadLetter,
+    FleetMinute,
+    StoredAlert,
+]

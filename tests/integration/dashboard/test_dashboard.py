@@ -20,6 +20,8 @@ from vpp.api.state import ApiState
 from vpp.edge_sim.fleet import Fleet
 from vpp.optimize.documents import AUTOMATION, DECISIONS, SWITCH_ID, DecisionRecord
 from vpp.optimize.models import GuardChange, GuardRule
+from vpp.store.documents import ALERTS
+from vpp.store.live_state import epoch_ms
 
 pytestmark = pytest.mark.slow
 
@@ -319,3 +321,47 @@ async def test_operator_narrows_the_decisions_to_a_node_and_to_those_that_acted(
         await expect(page.get_by_test_id("decisions")).to_have_count(0)
     finally:
         await state.db[DECISIONS].delete_many({"cycle_id": {"$regex": "^dash-decisions-"}})
+
+
+async def test_the_alerts_page_lists_stored_alerts_under_the_live_ones(
+    context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path, api: FastAPI
+) -> None:
+    """Alerts stored before the page opened are listed, newest first, and filtered by kind."""
+    state: ApiState = api.state.vpp
+    now = datetime.now(UTC).replace(microsecond=0)
+    gone, back = now - timedelta(minutes=2), now - timedelta(minutes=1)
+    docs = [
+        {
+            "_id": f"node_offline:node-01795:{epoch_ms(gone)}",
+            "kind": "node_offline",
+            "at": gone,
+            "message": "node-01795 went offline",
+            "dc_id": "node-01795",
+            "freq": None,
+            "freq_status": None,
+        },
+        {
+            "_id": f"frequency_restored:grid:{epoch_ms(back)}",
+            "kind": "frequency_restored",
+            "at": back,
+            "message": "grid frequency back to normal (dashboard test)",
+            "dc_id": None,
+            "freq": 50.01,
+            "freq_status": "normal",
+        },
+    ]
+    await state.db[ALERTS].insert_many(docs)
+    try:
+        page = await context.new_page()
+        await log_in(page, base_url, "vpp-viewer", "vpp-viewer-dev")
+        await page.get_by_role("link", name="Alerts", exact=True).click()
+        listed = page.get_by_test_id("alerts").locator("li")
+        ours = listed.filter(has_text=re.compile(r"node-01795 went offline|\(dashboard test\)"))
+        await expect(ours).to_have_count(2)
+        await expect(ours.first).to_contain_text("(dashboard test)")  # the newer first
+        await page.get_by_role("button", name="Node offline", exact=True).click()
+        await expect(ours).to_have_count(1)
+        await expect(ours.first).to_contain_text("node-01795 went offline")
+        await page.screenshot(path=str(screenshots / "alerts-stored.png"), full_page=True)
+    finally:
+        await state.db[ALERTS].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})

@@ -1,5 +1,5 @@
-"""The live feeds' logic without Redis: alert transitions, slow subscribers, and dispatch
-progress routed to its own dispatch's subscribers only."""
+"""The live feeds' logic without Redis: alert transitions and the times they carry, slow
+subscribers, and dispatch progress routed to its own dispatch's subscribers only."""
 
 from __future__ import annotations
 
@@ -9,12 +9,21 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from vpp.api.live.alerts import AlertKind, frequency_alert, node_alerts
-from vpp.api.live.broadcaster import Broadcaster
+from vpp.api.live.alerts import (
+    AlertKind,
+    Presence,
+    frequency_alert,
+    newest_reading,
+    node_alerts,
+    presence,
+)
+from vpp.api.live.broadcaster import Broadcaster, LiveBatch
 from vpp.api.live.progress import ProgressHub
 from vpp.api.metrics import ApiMetrics
 from vpp.dispatch.models import DispatchProgress, DispatchStatus, StatusCounts
+from vpp.models import NodeStatus
 from vpp.store.aggregate import FreqStatus
+from vpp.store.live_state import RawLiveState, epoch_ms, from_epoch_ms
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -40,14 +49,58 @@ def test_frequency_alerts_follow_the_bands(
         assert alert.dc_id is None  # the grid's, not a node's
 
 
-def test_node_alerts_are_raised_on_changes_only() -> None:
-    before = {"a": True, "b": False, "c": True}
-    after = {"a": False, "b": True, "c": True, "d": False}  # d: first seen, no alert
-    alerts = node_alerts(before, after, NOW)
-    assert [(a.kind, a.dc_id) for a in alerts] == [
-        (AlertKind.NODE_OFFLINE, "a"),
-        (AlertKind.NODE_ONLINE, "b"),
+def test_node_alerts_are_raised_on_changes_only_at_the_time_that_showed_them() -> None:
+    t = epoch_ms(NOW)
+    before = {"a": Presence(True, t), "b": Presence(False, t), "c": Presence(True, t)}
+    after = {
+        "a": Presence(False, t + 30_000),
+        "b": Presence(True, t + 45_000),
+        "c": Presence(True, t + 5_000),  # still online: a newer reading, no alert
+        "d": Presence(False, t),  # first seen: no alert
+    }
+    alerts = node_alerts(before, after)
+    assert [(a.kind, a.dc_id, a.at) for a in alerts] == [
+        (AlertKind.NODE_OFFLINE, "a", from_epoch_ms(t + 30_000)),
+        (AlertKind.NODE_ONLINE, "b", from_epoch_ms(t + 45_000)),
     ]
+    # Every process scanning the same state names the alert alike.
+    assert alerts[0].id == f"node_offline:a:{t + 30_000}"
+
+
+@pytest.mark.parametrize(
+    ("last_seen", "status", "status_at", "online", "since"),
+    [
+        (90_000, None, None, True, 90_000),  # heard 10 s ago
+        (60_000, None, None, False, 90_000),  # silent 40 s: offline since 30 s of silence
+        (80_000, NodeStatus.OFFLINE, 85_000, False, 85_000),  # its last will
+        (86_000, NodeStatus.OFFLINE, 85_000, True, 86_000),  # a reading after the will
+        (None, NodeStatus.OFFLINE, 70_000, False, 70_000),  # a status, never a reading
+    ],
+)
+def test_presence_says_since_what_a_node_is_online_or_not(
+    last_seen: int | None,
+    status: NodeStatus | None,
+    status_at: int | None,
+    online: bool,
+    since: int,
+) -> None:
+    state = RawLiveState(None, last_seen, status, status_at)
+    assert presence(state, 100_000, offline_after_s=30.0) == Presence(online, since)
+
+
+def test_a_frequency_alert_carries_its_newest_readings_time() -> None:
+    t1, t2 = "2026-01-01T00:00:01+00:00", "2026-01-01T00:00:03+00:00"
+    batch = LiveBatch(
+        [
+            {"dc_id": "a", "timestamp": t2, "freq": 49.6},
+            {"dc_id": "b", "timestamp": t1, "freq": 49.7},
+            {"dc_id": "c", "timestamp": "not a time", "freq": 49.7},
+        ]
+    )
+    alert, _ = frequency_alert(FreqStatus.NORMAL, 49.7, newest_reading(batch))
+    assert alert is not None
+    assert alert.at == datetime.fromisoformat(t2)
+    assert alert.id == f"frequency_out_of_band:grid:{epoch_ms(alert.at)}"
 
 
 async def test_a_slow_subscriber_loses_its_oldest_batches_and_is_counted() -> None:

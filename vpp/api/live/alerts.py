@@ -13,9 +13,13 @@
   `NODE_OFFLINE` (silent for `offline_after_s`, or its last will said so), and back
   `NODE_ONLINE`. The first scan is the baseline and raises nothing.
 
-The monitor runs only while someone subscribes. Each API process derives the same alerts
-from the same data. Alerts are not stored: the design's `alerts` collection wants one
-writer (the ingester, which sees every reading and status first), not every API process.
+Each alert carries the time of what showed it, not of its detection: the batch's newest
+reading for the frequency, the status's time or the last reading plus the silence for a
+node going offline, the reading that brought it back. Every API process derives the same
+alerts from the same data, at the same times, and stores them (`vpp.store.alert_log`,
+`start`): their copies share an id, so the `alerts` collection holds each once. Without a
+store the monitor runs only while someone subscribes. Transitions while no API process
+ran are not seen: the first scan is each process's baseline.
 """
 
 from __future__ import annotations
@@ -24,11 +28,11 @@ import asyncio
 import contextlib
 import logging
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import UTC, datetime, timedelta
 
+from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from vpp.api.live.broadcaster import Broadcaster, LiveBatch
@@ -36,18 +40,37 @@ from vpp.bus.channels import RedisNames
 from vpp.config import IngestSettings
 from vpp.models import NodeStatus
 from vpp.store.aggregate import FreqStatus, freq_status
-from vpp.store.live_state import RawLiveState, RedisClient, epoch_ms, is_online
+from vpp.store.alert_log import alert_id, prune_alerts, store_alerts
+from vpp.store.database import Database
+from vpp.store.documents import AlertKind, AlertRecord
+from vpp.store.live_state import (
+    RawLiveState,
+    RedisClient,
+    epoch_ms,
+    from_epoch_ms,
+    is_online,
+)
 
 log = logging.getLogger(__name__)
 
 _SEVERITY = {FreqStatus.NORMAL: 0, FreqStatus.WARNING: 1, FreqStatus.CRITICAL: 2}
 
 
-class AlertKind(StrEnum):
-    NODE_OFFLINE = "node_offline"
-    NODE_ONLINE = "node_online"
-    FREQUENCY_OUT_OF_BAND = "frequency_out_of_band"
-    FREQUENCY_RESTORED = "frequency_restored"
+__all__ = [
+    "Alert",
+    "AlertKind",
+    "AlertMonitor",
+    "Presence",
+    "frequency_alert",
+    "newest_reading",
+    "node_alerts",
+    "presence",
+]
+
+# Alerts waiting for the store while it is away, at most; the oldest go first.
+MAX_UNSTORED = 10_000
+STORE_RETRY_S = 5.0
+PRUNE_EVERY = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -58,6 +81,28 @@ class Alert:
     dc_id: str | None = None
     freq: float | None = None
     freq_status: FreqStatus | None = None
+
+    @property
+    def id(self) -> str:
+        return alert_id(self.kind, self.dc_id, self.at)
+
+    def record(self) -> AlertRecord:
+        return AlertRecord(
+            kind=self.kind,
+            at=self.at,
+            message=self.message,
+            dc_id=self.dc_id,
+            freq=self.freq,
+            freq_status=None if self.freq_status is None else self.freq_status.value,
+        )
+
+
+@dataclass(frozen=True)
+class Presence:
+    """A node's online state and since when (what showed it, in ms since the epoch)."""
+
+    online: bool
+    since_ms: int
 
 
 class AlertQueue:
@@ -114,18 +159,34 @@ class AlertMonitor:
         ingest: IngestSettings,
         *,
         scan_s: float = 5.0,
+        db: Database | None = None,
+        retention: timedelta = timedelta(days=30),
     ) -> None:
         self._redis = redis
         self._names = names
         self._broadcaster = broadcaster
         self._ingest = ingest
         self._scan_s = scan_s
+        self._db = db
+        self._retention = retention
         self._queues: set[AlertQueue] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._always = False
         self._band = FreqStatus.NORMAL
+        self._unstored: asyncio.Queue[Alert] = asyncio.Queue()
+        self.stored = 0
+        self.scans = 0  # node scans done
         # Set once the monitor listens to the live channel and has its baseline scan.
         self.ready = asyncio.Event()
         self._listening = asyncio.Event()
+
+    def start(self) -> None:
+        """Watch from now on, subscribers or not, storing every alert (needs a store)."""
+        if self._db is None:
+            raise RuntimeError("an alert monitor without a store watches for subscribers only")
+        self._always = True
+        if not self._tasks:
+            self._start()
 
     @contextlib.contextmanager
     def subscribe(self) -> Iterator[AlertQueue]:
@@ -137,10 +198,11 @@ class AlertMonitor:
             yield queue
         finally:
             self._queues.discard(queue)
-            if not self._queues:
+            if not self._queues and not self._always:
                 self._stop_tasks()
 
     async def stop(self) -> None:
+        self._always = False
         tasks = self._stop_tasks()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
@@ -154,6 +216,8 @@ class AlertMonitor:
             asyncio.create_task(self._watch_frequency(), name="alerts-frequency"),
             asyncio.create_task(self._watch_nodes(), name="alerts-nodes"),
         ]
+        if self._db is not None and self._always:
+            self._tasks.append(asyncio.create_task(self._store_forever(), name="alerts-store"))
 
     def _stop_tasks(self) -> list[asyncio.Task[None]]:
         self.ready.clear()
@@ -165,13 +229,18 @@ class AlertMonitor:
     def _emit(self, alert: Alert) -> None:
         for queue in list(self._queues):
             queue.put(alert)
+        if self._always:
+            if self._unstored.qsize() >= MAX_UNSTORED:
+                dropped = self._unstored.get_nowait()
+                log.warning("alerts: the store is away too long; not storing %s", dropped.id)
+            self._unstored.put_nowait(alert)
 
     def on_batch(self, batch: LiveBatch) -> None:
         freqs = [r["freq"] for r in batch.readings if isinstance(r.get("freq"), int | float)]
         if not freqs:
             return
         alert, self._band = frequency_alert(
-            self._band, float(statistics.median(freqs)), datetime.now(UTC)
+            self._band, float(statistics.median(freqs)), newest_reading(batch)
         )
         if alert is not None:
             self._emit(alert)
@@ -183,47 +252,96 @@ class AlertMonitor:
                 self.on_batch(batch)
 
     async def _watch_nodes(self) -> None:
-        online: dict[str, bool] | None = None
+        presence: dict[str, Presence] | None = None
         await self._listening.wait()
         while True:
             try:
-                now = datetime.now(UTC)
-                current = await self._online_map(epoch_ms(now))
+                current = await self._presence(epoch_ms(datetime.now(UTC)))
             except (RedisError, OSError) as exc:
                 log.warning("node scan for alerts failed: %s", exc)
             else:
-                if online is not None:
-                    for alert in node_alerts(online, current, now):
+                if presence is not None:
+                    for alert in node_alerts(presence, current):
                         self._emit(alert)
-                online = current
+                presence = current
+                self.scans += 1
                 self.ready.set()
             await asyncio.sleep(self._scan_s)  # a period: a node going silent sends nothing
 
-    async def _online_map(self, now_ms: int) -> dict[str, bool]:
+    async def _store_forever(self) -> None:
+        assert self._db is not None
+        pruned_at: datetime | None = None
+        while True:
+            batch = [await self._unstored.get()]
+            while not self._unstored.empty() and len(batch) < 1_000:
+                batch.append(self._unstored.get_nowait())
+            while True:
+                try:
+                    self.stored += await store_alerts(self._db, [a.record() for a in batch])
+                    now = datetime.now(UTC)
+                    if pruned_at is None or now - pruned_at >= PRUNE_EVERY:
+                        await prune_alerts(self._db, now - self._retention)
+                        pruned_at = now
+                    break
+                except (PyMongoError, OSError) as exc:
+                    log.warning("alerts: storing %d failed, retrying: %s", len(batch), exc)
+                    await asyncio.sleep(STORE_RETRY_S)  # a back-off: the store sends no event
+
+    async def _presence(self, now_ms: int) -> dict[str, Presence]:
         pipe = self._redis.pipeline(transaction=False)
         pipe.hgetall(self._names.last_seen)
         pipe.hgetall(self._names.status)
         seen_raw, status_raw = await pipe.execute()
         seen = {_text(k): int(v) for k, v in seen_raw.items()}
         statuses = {_text(k): _text(v) for k, v in status_raw.items()}
-        result = {}
-        for node_id in set(seen) | set(statuses):
-            status, at = _parse_status(statuses.get(node_id))
-            state = RawLiveState(None, seen.get(node_id), status, at)
-            result[node_id] = is_online(state, now_ms, self._ingest.offline_after_s)
-        return result
+        return {
+            node_id: presence(
+                RawLiveState(None, seen.get(node_id), *_parse_status(statuses.get(node_id))),
+                now_ms,
+                self._ingest.offline_after_s,
+            )
+            for node_id in set(seen) | set(statuses)
+        }
 
 
-def node_alerts(before: dict[str, bool], after: dict[str, bool], now: datetime) -> list[Alert]:
-    """Alerts for the nodes whose online state changed between two scans."""
+def presence(state: RawLiveState, now_ms: int, offline_after_s: float) -> Presence:
+    """Online or not, as the aggregate decides (`is_online`), and since what showed it:
+    the last reading; an offline status (a last will) sent after it; or the last reading
+    plus the silence that makes a node offline."""
+    last, status, at = state.last_seen_ms, state.status, state.status_at_ms
+    if is_online(state, now_ms, offline_after_s):
+        return Presence(True, last or now_ms)
+    if last is None:
+        return Presence(False, at or now_ms)
+    if status is NodeStatus.OFFLINE and at is not None and at >= last:
+        return Presence(False, at)
+    return Presence(False, last + int(offline_after_s * 1000))
+
+
+def node_alerts(before: Mapping[str, Presence], after: Mapping[str, Presence]) -> list[Alert]:
+    """Alerts for the nodes whose online state changed between two scans, each at the
+    time of what showed the change."""
     alerts = []
     for node_id in sorted(after):
-        was, now_online = before.get(node_id), after[node_id]
-        if was is True and not now_online:
-            alerts.append(Alert(AlertKind.NODE_OFFLINE, now, f"{node_id} went offline", node_id))
-        elif was is False and now_online:
-            alerts.append(Alert(AlertKind.NODE_ONLINE, now, f"{node_id} is back online", node_id))
+        was, now = before.get(node_id), after[node_id]
+        if was is None or was.online == now.online:
+            continue
+        at = from_epoch_ms(now.since_ms)
+        if now.online:
+            alerts.append(Alert(AlertKind.NODE_ONLINE, at, f"{node_id} is back online", node_id))
+        else:
+            alerts.append(Alert(AlertKind.NODE_OFFLINE, at, f"{node_id} went offline", node_id))
     return alerts
+
+
+def newest_reading(batch: LiveBatch) -> datetime:
+    """The time of the batch's newest reading (now, if none parses)."""
+    times = []
+    for reading in batch.readings:
+        with contextlib.suppress(TypeError, ValueError):
+            times.append(datetime.fromisoformat(str(reading["timestamp"])))
+    aware = [t for t in times if t.tzinfo is not None]
+    return max(aware) if aware else datetime.now(UTC)
 
 
 def _text(value: bytes | str) -> str:

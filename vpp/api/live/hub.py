@@ -1,11 +1,13 @@
 """The process's live feeds, created by the app's lifespan and shared by all clients:
 one Redis pub/sub connection (`RedisListener`) feeding the telemetry broadcaster and the
-dispatch progress hub, plus the aggregate pollers and the alert monitor."""
+dispatch progress hub, plus the aggregate pollers and the alert monitor (which, given the
+store, watches from the start and stores every alert)."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import timedelta
 
 from vpp.api.live.aggregate_feeds import AggregateFeeds
 from vpp.api.live.alerts import AlertMonitor
@@ -16,6 +18,7 @@ from vpp.api.metrics import ApiMetrics
 from vpp.bus.channels import RedisNames
 from vpp.config import IngestSettings
 from vpp.services.aggregate import AggregateReader
+from vpp.store.database import Database
 from vpp.store.live_state import RedisClient
 
 
@@ -41,6 +44,8 @@ class LiveHub:
         *,
         aggregates: AggregateReader,
         options: LiveOptions = LiveOptions(),
+        db: Database | None = None,
+        alert_retention: timedelta = timedelta(days=30),
     ) -> None:
         self.listener = RedisListener(pubsub_redis, metrics)
         self.telemetry = Broadcaster(names.telemetry_live, metrics, queue_size=options.queue_size)
@@ -48,7 +53,16 @@ class LiveHub:
         self.listener.on_channel(self.telemetry.channel, self.telemetry.on_message)
         self.listener.on_pattern(self.progress.pattern, self.progress.on_message)
         self.aggregates = AggregateFeeds(aggregates, poll_s=options.aggregate_poll_s)
-        self.alerts = AlertMonitor(redis, names, self.telemetry, ingest, scan_s=options.node_scan_s)
+        self.alerts = AlertMonitor(
+            redis,
+            names,
+            self.telemetry,
+            ingest,
+            scan_s=options.node_scan_s,
+            db=db,
+            retention=alert_retention,
+        )
+        self._store_alerts = db is not None
 
     @property
     def connected(self) -> asyncio.Event:
@@ -57,6 +71,8 @@ class LiveHub:
 
     def start(self) -> None:
         self.listener.start()
+        if self._store_alerts:
+            self.alerts.start()
 
     async def stop(self) -> None:
         await self.alerts.stop()

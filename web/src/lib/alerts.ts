@@ -4,6 +4,7 @@
 import type { Api } from "./gql";
 
 export interface Alert {
+  id: string; // what happened, to what, when: the same live and stored
   kind: "NODE_OFFLINE" | "NODE_ONLINE" | "FREQUENCY_OUT_OF_BAND" | "FREQUENCY_RESTORED";
   at: string;
   message: string;
@@ -12,8 +13,16 @@ export interface Alert {
   freqStatus: string | null;
 }
 
-const ALERTS = `subscription { alerts { kind at message dcId freq freqStatus } }`;
+export const ALERT_FIELDS = "id kind at message dcId freq freqStatus";
+const ALERTS = `subscription { alerts { ${ALERT_FIELDS} } }`;
 const KEEP = 300;
+
+/** The alerts of both lists once each (an alert seen live is stored too), newest first. */
+export function mergeAlerts(live: Alert[], stored: Alert[], keep = KEEP): Alert[] {
+  const byId = new Map<string, Alert>();
+  for (const a of [...stored, ...live]) byId.set(a.id, a);
+  return [...byId.values()].sort((a, b) => Date.parse(b.at) - Date.parse(a.at) || b.id.localeCompare(a.id)).slice(0, keep);
+}
 
 export function isCritical(alert: Alert): boolean {
   return alert.kind === "FREQUENCY_OUT_OF_BAND" ? alert.freqStatus === "CRITICAL" : alert.kind === "NODE_OFFLINE";

@@ -1,10 +1,14 @@
 import { useEffect, useState } from "preact/hooks";
-import { isCritical, notificationsSupported, type AlertFeed } from "../lib/alerts";
+import { ALERT_FIELDS, isCritical, mergeAlerts, notificationsSupported, type Alert, type AlertFeed } from "../lib/alerts";
 import { useQuery, useServices } from "../lib/context";
 import { label, num, time } from "../lib/format";
 import { ErrorNote, StatusPill } from "./shared";
 
 const KINDS = ["ALL", "NODE_OFFLINE", "NODE_ONLINE", "FREQUENCY_OUT_OF_BAND", "FREQUENCY_RESTORED"] as const;
+
+// The newest stored alerts, under the live ones.
+const STORED = 100;
+const HISTORY = `query($first: Int!, $kind: AlertKind) { alertHistory(first: $first, kind: $kind) { edges { node { ${ALERT_FIELDS} } } } }`;
 
 const FAILED = `query { failed: dispatches(first: 10, status: FAILED) { edges { node { dispatchId action createdAt status reason issuedBy } } }
   partial: dispatches(first: 10, status: PARTIAL) { edges { node { dispatchId action createdAt status reason issuedBy } } } }`;
@@ -24,7 +28,9 @@ export function AlertsPage({ feed }: { feed: AlertFeed }) {
   const [kind, setKind] = useState<(typeof KINDS)[number]>("ALL");
   const failed = useQuery<{ failed: { edges: { node: FailedDispatch }[] }; partial: { edges: { node: FailedDispatch }[] } }>(FAILED, {}, [], 15_000);
   useEffect(() => feed.listen(() => setItems(feed.items)), [feed]);
-  const shown = kind === "ALL" ? items : items.filter((a) => a.kind === kind);
+  const history = useQuery<{ alertHistory: { edges: { node: Alert }[] } }>(HISTORY, { first: STORED, kind: kind === "ALL" ? null : kind }, [kind], 30_000);
+  const live = kind === "ALL" ? items : items.filter((a) => a.kind === kind);
+  const shown = mergeAlerts(live, history.data?.alertHistory.edges.map((e) => e.node) ?? []);
   const dispatches = [...(failed.data?.failed.edges ?? []), ...(failed.data?.partial.edges ?? [])]
     .map((e) => e.node)
     .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
@@ -32,7 +38,7 @@ export function AlertsPage({ feed }: { feed: AlertFeed }) {
     <section>
       <h1>Alerts</h1>
       <p class="muted">
-        Live since this page was opened: nodes going offline and back, grid frequency out of its band and restored.
+        Nodes going offline and back, grid frequency out of its band and restored: the newest {STORED} stored, as they happened, and live.
         {notificationsSupported() && Notification.permission !== "granted" ? " Allow notifications (Notify me, at the top) to be told of critical ones." : ""}
       </p>
       <div class="toolbar">
@@ -42,12 +48,13 @@ export function AlertsPage({ feed }: { feed: AlertFeed }) {
           </button>
         ))}
       </div>
+      <ErrorNote error={history.error ? `Stored alerts not available: ${history.error}` : null} />
       {shown.length === 0 ? (
         <p class="muted" data-testid="no-alerts">No alerts yet.</p>
       ) : (
         <ul class="alerts" data-testid="alerts">
-          {shown.map((a, i) => (
-            <li key={`${a.at}-${a.kind}-${a.dcId}-${i}`} class={isCritical(a) ? "alert critical" : "alert"}>
+          {shown.map((a) => (
+            <li key={a.id} class={isCritical(a) ? "alert critical" : "alert"}>
               <span class="alert-kind">{label(a.kind)}</span>
               <span class="alert-msg">
                 {a.dcId ? (

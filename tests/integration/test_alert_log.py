@@ -1,0 +1,151 @@
+"""Stored alerts on the real store and Redis: two API processes watching the same fleet
+store each alert once, at the time of what showed it; GraphQL pages them newest first, by
+node and by kind, and refuses bad input."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from tests.integration.api_support import Tokens, publish_live, reading
+from tests.integration.test_api_graphql import gql
+from vpp.api.live.alerts import AlertMonitor
+from vpp.api.live.broadcaster import Broadcaster
+from vpp.api.metrics import ApiMetrics
+from vpp.api.state import ApiState
+from vpp.bus.channels import RedisNames
+from vpp.config import IngestSettings
+from vpp.models import NodeStatus
+from vpp.store.database import Database
+from vpp.store.documents import ALERTS, AlertKind, StoredAlert
+from vpp.store.live_state import LiveStateWriter, StatusUpdate, epoch_ms
+
+HISTORY = """query($first: Int!, $after: String, $dcId: ID, $kind: AlertKind) {
+  alertHistory(first: $first, after: $after, dcId: $dcId, kind: $kind) {
+    edges { node { id kind at dcId freqStatus message } } pageInfo { hasNextPage endCursor } } }"""
+
+
+def monitor(redis: Redis, names: RedisNames, db: Database) -> tuple[AlertMonitor, Broadcaster]:
+    """What one API process runs: a broadcaster of the live batches, and the monitor."""
+    broadcaster = Broadcaster(names.telemetry_live, ApiMetrics(CollectorRegistry()))
+    ingest = IngestSettings(offline_after_s=30.0)
+    return AlertMonitor(redis, names, broadcaster, ingest, scan_s=0.1, db=db), broadcaster
+
+
+async def stored(db: Database, count: int) -> list[dict[str, Any]]:
+    async with asyncio.timeout(10):
+        while await db[ALERTS].count_documents({}) < count:  # noqa: ASYNC110 - a store, no event
+            await asyncio.sleep(0.05)
+    return await db[ALERTS].find({}).sort("at", 1).to_list()
+
+
+async def test_two_processes_store_each_alert_once_at_its_own_time(
+    scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
+) -> None:
+    db = scratch_db
+    await db[ALERTS].create_indexes(StoredAlert.Settings.indexes)
+    node = "al-1"
+    await publish_live(scratch_redis, scratch_names, [reading(node)])
+    first, first_feed = monitor(scratch_redis, scratch_names, db)
+    second, second_feed = monitor(scratch_redis, scratch_names, db)
+    for m in (first, second):
+        m.start()
+    try:
+        async with asyncio.timeout(10):
+            await first.ready.wait()
+            await second.ready.wait()
+        # Both processes receive the same batch from Redis (the listener's part here).
+        low = datetime.now(UTC).replace(microsecond=123_000)
+        batch = [reading(node, freq=49.65, timestamp=low.isoformat())]
+        for feed in (first_feed, second_feed):
+            feed.publish_local(orjson.dumps(batch))
+        offline_ms = epoch_ms(datetime.now(UTC)) + 500
+        await LiveStateWriter(scratch_redis, scratch_names).set_statuses(
+            [StatusUpdate(node, NodeStatus.OFFLINE, offline_ms)]
+        )
+        docs = await stored(db, 2)
+        await asyncio.sleep(0.5)  # the other process's copies arrive, and change nothing
+        assert await db[ALERTS].count_documents({}) == 2
+    finally:
+        for m in (first, second):
+            await m.stop()
+
+    grid, gone = docs
+    assert (grid["kind"], grid["dc_id"], grid["freq_status"]) == (
+        AlertKind.FREQUENCY_OUT_OF_BAND.value,
+        None,
+        "critical",
+    )
+    assert grid["at"] == low  # the reading's time, to the millisecond
+    assert grid["_id"] == f"frequency_out_of_band:grid:{epoch_ms(low)}"
+    assert (gone["kind"], gone["dc_id"]) == (AlertKind.NODE_OFFLINE.value, node)
+    assert epoch_ms(gone["at"]) == offline_ms  # the status's time, not the scan's
+    assert first.stored + second.stored == 2
+
+
+async def test_a_viewer_pages_the_stored_alerts_by_node_and_kind(
+    client: httpx.AsyncClient, tokens: Tokens, api: FastAPI
+) -> None:
+    state: ApiState = api.state.vpp
+    base = datetime(2020, 3, 4, 5, 0, tzinfo=UTC)  # a time no other test's alerts have
+    rows = [
+        (0, AlertKind.FREQUENCY_OUT_OF_BAND, None),
+        (1, AlertKind.NODE_OFFLINE, "al-g1"),
+        (2, AlertKind.NODE_OFFLINE, "al-g2"),
+        (3, AlertKind.NODE_ONLINE, "al-g1"),
+        (4, AlertKind.FREQUENCY_RESTORED, None),
+    ]
+    docs = [
+        {
+            "_id": f"{kind.value}:{dc_id or 'grid'}:{epoch_ms(base + timedelta(minutes=m))}",
+            "kind": kind.value,
+            "at": base + timedelta(minutes=m),
+            "message": f"alert {m}",
+            "dc_id": dc_id,
+            "freq": None,
+            "freq_status": None,
+        }
+        for m, kind, dc_id in rows
+    ]
+    await state.db[ALERTS].insert_many(docs)
+    viewer = await tokens.headers("viewer")
+    try:
+        node = (await gql(client, HISTORY, {"first": 10, "dcId": "al-g1"}, viewer)).json()
+        page = node["data"]["alertHistory"]
+        assert [e["node"]["kind"] for e in page["edges"]] == ["NODE_ONLINE", "NODE_OFFLINE"]
+        assert page["edges"][0]["node"]["id"] == docs[3]["_id"]
+        assert page["edges"][0]["node"]["at"] == (base + timedelta(minutes=3)).isoformat()
+
+        kind = {"first": 10, "kind": "NODE_OFFLINE", "dcId": "al-g2"}
+        offline = (await gql(client, HISTORY, kind, viewer)).json()["data"]["alertHistory"]
+        assert [e["node"]["message"] for e in offline["edges"]] == ["alert 2"]
+
+        # Newest first, two at a time, through the cursors: every alert once.
+        seen, after = [], None
+        while True:
+            variables = {"first": 2, "after": after, "dcId": "al-g1"}
+            body = (await gql(client, HISTORY, variables, viewer)).json()["data"]["alertHistory"]
+            seen += [e["node"]["message"] for e in body["edges"]]
+            if not body["pageInfo"]["hasNextPage"]:
+                break
+            after = body["pageInfo"]["endCursor"]
+        assert seen == ["alert 3", "alert 1"]
+
+        bad_id = (await gql(client, HISTORY, {"first": 5, "dcId": "no such node!"}, viewer)).json()
+        assert bad_id["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert bad_id["errors"][0]["message"].startswith("dcId: ")
+        bad_cursor = (await gql(client, HISTORY, {"first": 5, "after": "nope"}, viewer)).json()
+        assert bad_cursor["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+        too_many = (await gql(client, HISTORY, {"first": 5_000}, viewer)).json()
+        assert too_many["errors"][0]["message"] == "first: must be between 1 and 500"
+        anonymous = (await gql(client, HISTORY, {"first": 5})).json()
+        assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    finally:
+        await state.db[ALERTS].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})

@@ -1,0 +1,50 @@
+"""The alerts as they happened (collection `alerts`): nodes going offline and back, the
+grid's frequency leaving its band and returning (`vpp.api.live.alerts` derives them).
+
+Each API process derives the same alerts from the same data, and each stores what it
+derives. An alert's id is what happened and when (`alert_id`), its time the event's own
+(the reading or status that showed it), so the processes' copies are one document: the
+first insert stores it, the others are duplicates, not errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from pymongo.errors import BulkWriteError
+
+from vpp.store.database import Database
+from vpp.store.documents import ALERTS, AlertKind, AlertRecord
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_KEY = 11000
+
+
+def alert_id(kind: AlertKind, dc_id: str | None, at: datetime) -> str:
+    """What happened, to whom, when (to the millisecond the store keeps)."""
+    return f"{kind.value}:{dc_id or 'grid'}:{int(at.timestamp() * 1000)}"
+
+
+async def store_alerts(db: Database, alerts: Sequence[AlertRecord]) -> int:
+    """Insert the alerts another process has not stored yet; how many were new."""
+    if not alerts:
+        return 0
+    docs = [{"_id": alert_id(a.kind, a.dc_id, a.at), **a.model_dump()} for a in alerts]
+    try:
+        result = await db[ALERTS].insert_many(docs, ordered=False)
+        return len(result.inserted_ids)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+        if others:
+            raise
+        return int(exc.details.get("nInserted", 0))
+
+
+async def prune_alerts(db: Database, cutoff: datetime) -> int:
+    """Delete the alerts of before `cutoff`; how many."""
+    result = await db[ALERTS].delete_many({"at": {"$lt": cutoff}})
+    return int(result.deleted_count)
