@@ -131,7 +131,10 @@ async def api(api_settings: Settings, names: RedisNames) -> AsyncIterator[FastAP
     app = create_app(
         api_settings,
         names=names,
-        live=LiveOptions(aggregate_poll_s=0.1, node_scan_s=0.2),
+        # No fleet history: this API caches the aggregate for 120 s, and a recorder
+        # reading it at a minute's start could fix what every test then sees for two
+        # minutes (test_fleet_history.py runs recorders of its own).
+        live=LiveOptions(aggregate_poll_s=0.1, node_scan_s=0.2, fleet_record_s=None),
         dispatch_task_queue=DISPATCH_QUEUE,
     )
     config = uvicorn.Config(

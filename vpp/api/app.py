@@ -128,14 +128,16 @@ def create_app(
             )
             hub.start()
             stack.push_async_callback(hub.stop)
-            recorder = FleetRecorder(
-                db,
-                aggregates,
-                retention=timedelta(days=settings.mongo.telemetry_retention_days),
-                every_s=(live or LiveOptions()).fleet_record_s,
-            )
-            recorder.start()
-            stack.push_async_callback(recorder.stop)
+            record_s = (live or LiveOptions()).fleet_record_s
+            if record_s is not None:
+                recorder = FleetRecorder(
+                    db,
+                    aggregates,
+                    retention=timedelta(days=settings.mongo.telemetry_retention_days),
+                    every_s=record_s,
+                )
+                recorder.start()
+                stack.push_async_callback(recorder.stop)
             writer = TelemetryWriter(db[TELEMETRY], LiveStateWriter(redis, names), ingest_metrics)
             app.state.vpp = ApiState(
                 settings=settings,

@@ -27,8 +27,9 @@ class LiveOptions:
     """Timings of the live feeds (tests shorten them)."""
 
     aggregate_poll_s: float = 1.0
-    # The fleet's history gets one point per minute (`vpp.api.live.fleet_recorder`).
-    fleet_record_s: float = 60.0
+    # The fleet's history gets one point per minute (`vpp.api.live.fleet_recorder`);
+    # None records nothing.
+    fleet_record_s: float | None = 60.0
     node_scan_s: float = 5.0
     queue_size: int = 256
 
