@@ -40,7 +40,7 @@ from vpp.services import telemetry as telemetry_service
 from vpp.services.aggregate import normalise_scope
 from vpp.services.dispatch import DISPATCH_CURSOR
 from vpp.services.fleet_history import MAX_FLEET_POINTS, fleet_points
-from vpp.services.paging import encode_cursor
+from vpp.services.paging import encode_cursor, encode_time_cursor
 from vpp.store.telemetry_queries import MAX_POINTS
 
 DEFAULT_RANGE_PAGE = 1_000
@@ -269,8 +269,8 @@ async def resolve_decisions(
     )
     edges = [
         Edge(
-            cursor=encode_cursor(
-                automation_service.DECISION_CURSOR, f"{d.record.decided_at.isoformat()}|{d.id}"
+            cursor=encode_time_cursor(
+                automation_service.DECISION_CURSOR, d.record.decided_at, d.id
             ),
             node=Decision.from_view(d),
         )
@@ -297,7 +297,7 @@ async def resolve_alert_history(
     )
     edges = [
         Edge(
-            cursor=encode_cursor(alert_service.ALERT_CURSOR, f"{record.at.isoformat()}|{alert_id}"),
+            cursor=encode_time_cursor(alert_service.ALERT_CURSOR, record.at, alert_id),
             node=Alert.from_record(alert_id, record),
         )
         for alert_id, record in page.items

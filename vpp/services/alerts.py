@@ -3,12 +3,10 @@ kind, a page at a time."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from vpp.services.errors import InvalidInputError
 from vpp.services.nodes import check_node_id
-from vpp.services.paging import Page, check_page_size, decode_cursor, encode_cursor
+from vpp.services.paging import Page, check_page_size, decode_time_cursor, encode_time_cursor
 from vpp.store.database import Database
 from vpp.store.documents import ALERTS, AlertKind, AlertRecord
 from vpp.store.recent import newest_first
@@ -29,13 +27,7 @@ async def alerts_page(
     check_page_size(first, maximum=MAX_ALERT_PAGE)
     if dc_id is not None:
         check_node_id(dc_id, "dcId")
-    position: tuple[datetime, str] | None = None
-    if after is not None:
-        stamp, _, last_id = decode_cursor(ALERT_CURSOR, after).partition("|")
-        try:
-            position = (datetime.fromisoformat(stamp), last_id)
-        except ValueError:
-            raise InvalidInputError.for_field("after", "not a cursor this API issued") from None
+    position = None if after is None else decode_time_cursor(ALERT_CURSOR, after)
 
     def wanted(doc: dict[str, Any]) -> bool:
         return (kind is None or doc["kind"] == kind.value) and (
@@ -52,7 +44,5 @@ async def alerts_page(
     )
     items = [(str(d["_id"]), AlertRecord.model_validate(d)) for d in found[: first + 1]]
     page = items[:first]
-    end = (
-        encode_cursor(ALERT_CURSOR, f"{page[-1][1].at.isoformat()}|{page[-1][0]}") if page else None
-    )
+    end = encode_time_cursor(ALERT_CURSOR, page[-1][1].at, page[-1][0]) if page else None
     return Page(page, len(items) > first, end)

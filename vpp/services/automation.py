@@ -21,7 +21,12 @@ from vpp.optimize.switch import read_switch, set_switch
 from vpp.schedules import all_definitions
 from vpp.services.errors import InvalidInputError, NotFoundError, UnavailableError
 from vpp.services.nodes import check_node_id
-from vpp.services.paging import Page, check_page_size, decode_cursor, encode_cursor
+from vpp.services.paging import (
+    Page,
+    check_page_size,
+    decode_time_cursor,
+    encode_time_cursor,
+)
 from vpp.store.database import Database
 from vpp.store.recent import newest_first
 
@@ -214,13 +219,7 @@ async def decisions_page(
     check_page_size(first, maximum=500)
     if dc_id is not None:
         check_node_id(dc_id)
-    position: tuple[datetime, str] | None = None
-    if after is not None:
-        stamp, _, last_id = decode_cursor(DECISION_CURSOR, after).partition("|")
-        try:
-            position = (datetime.fromisoformat(stamp), last_id)
-        except ValueError:
-            raise InvalidInputError.for_field("after", "not a cursor this API issued") from None
+    position = None if after is None else decode_time_cursor(DECISION_CURSOR, after)
 
     def wanted(doc: dict[str, Any]) -> bool:
         return (
@@ -248,7 +247,7 @@ async def decisions_page(
     items = [DecisionView(id=str(d["_id"]), record=DecisionRecord.model_validate(d)) for d in docs]
     page = items[:first]
     end = (
-        encode_cursor(DECISION_CURSOR, f"{page[-1].record.decided_at.isoformat()}|{page[-1].id}")
+        encode_time_cursor(DECISION_CURSOR, page[-1].record.decided_at, page[-1].id)
         if page
         else None
     )

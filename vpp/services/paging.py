@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, TypeVar
 
 from vpp.services.errors import InvalidInputError
@@ -41,6 +42,20 @@ def decode_cursor(kind: str, cursor: str, field: str = "after") -> str:
     if not sep or found != kind or not position:
         raise InvalidInputError.for_field(field, f"not a cursor of a {kind} list")
     return position
+
+
+def encode_time_cursor(kind: str, at: datetime, item_id: str) -> str:
+    """A cursor of a newest-first list: the last item's time and id (ties broken by id)."""
+    return encode_cursor(kind, f"{at.isoformat()}|{item_id}")
+
+
+def decode_time_cursor(kind: str, cursor: str, field: str = "after") -> tuple[datetime, str]:
+    """The time and id inside an `encode_time_cursor` cursor of `kind`."""
+    stamp, _, item_id = decode_cursor(kind, cursor, field).partition("|")
+    try:
+        return datetime.fromisoformat(stamp), item_id
+    except ValueError:
+        raise InvalidInputError.for_field(field, "not a cursor this API issued") from None
 
 
 def check_page_size(first: int, field: str = "first", maximum: int = MAX_PAGE) -> None:

@@ -20,7 +20,7 @@ from vpp.store.documents import ALERTS, AlertKind, AlertRecord
 
 log = logging.getLogger(__name__)
 
-DUPLICATE_KEY = 11000
+_DUPLICATE_KEY = 11000
 
 
 def alert_id(kind: AlertKind, dc_id: str | None, at: datetime) -> str:
@@ -38,7 +38,7 @@ async def store_alerts(db: Database, alerts: Sequence[AlertRecord]) -> int:
         return len(result.inserted_ids)
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
-        others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
+        others = [e for e in errors if e.get("code") != _DUPLICATE_KEY]
         if others:
             raise
         return int(exc.details.get("nInserted", 0))
