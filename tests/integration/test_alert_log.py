@@ -21,8 +21,9 @@ from vpp.api.live.broadcaster import Broadcaster
 from vpp.api.metrics import ApiMetrics
 from vpp.api.state import ApiState
 from vpp.bus.channels import RedisNames
-from vpp.config import IngestSettings
+from vpp.config import IngestSettings, Settings
 from vpp.models import NodeStatus
+from vpp.stack import Stack
 from vpp.store.database import Database
 from vpp.store.documents import ALERTS, AlertKind, StoredAlert
 from vpp.store.live_state import LiveStateWriter, StatusUpdate, epoch_ms
@@ -39,8 +40,8 @@ def monitor(redis: Redis, names: RedisNames, db: Database) -> tuple[AlertMonitor
     return AlertMonitor(redis, names, broadcaster, ingest, scan_s=0.1, db=db), broadcaster
 
 
-async def stored(db: Database, count: int) -> list[dict[str, Any]]:
-    async with asyncio.timeout(10):
+async def stored(db: Database, count: int, timeout_s: float = 10) -> list[dict[str, Any]]:
+    async with asyncio.timeout(timeout_s):
         while await db[ALERTS].count_documents({}) < count:  # noqa: ASYNC110 - a store, no event
             await asyncio.sleep(0.05)
     return await db[ALERTS].find({}).sort("at", 1).to_list()
@@ -88,6 +89,46 @@ async def test_two_processes_store_each_alert_once_at_its_own_time(
     assert (gone["kind"], gone["dc_id"]) == (AlertKind.NODE_OFFLINE.value, node)
     assert epoch_ms(gone["at"]) == offline_ms  # the status's time, not the scan's
     assert first.stored + second.stored == 2
+
+
+async def test_alerts_raised_while_the_store_is_away_are_stored_when_it_returns(
+    settings: Settings, scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
+) -> None:
+    """The store is taken down for real (the suite's SecantusDB stopped, then started
+    again on its data): the grid's frequency leaves its band and comes back three times
+    meanwhile; the six alerts wait in the process and are stored, once each, when the
+    store returns."""
+    db = scratch_db
+    await db[ALERTS].create_indexes(StoredAlert.Settings.indexes)
+    watcher, feed = monitor(scratch_redis, scratch_names, db)
+    mongo_only = Stack(settings, only=["mongo"])
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    watcher.start()
+    try:
+        async with asyncio.timeout(10):
+            await watcher.ready.wait()
+        await asyncio.to_thread(mongo_only.down)
+        for k in range(6):
+            freq = 49.65 if k % 2 == 0 else 50.0
+            at = (base + timedelta(seconds=k)).isoformat()
+            feed.publish_local(orjson.dumps([reading("al-away", freq=freq, timestamp=at)]))
+        async with asyncio.timeout(30):
+            while watcher.store_failures < 1:  # noqa: ASYNC110 - a count, with no event
+                await asyncio.sleep(0.1)
+        assert watcher.stored == 0
+        await mongo_only.up()
+        docs = await stored(db, 6, timeout_s=30)
+        await asyncio.sleep(0.5)  # nothing is stored twice
+        assert await db[ALERTS].count_documents({}) == 6
+    finally:
+        await mongo_only.up()
+        await watcher.stop()
+    assert [d["kind"] for d in docs] == [
+        AlertKind.FREQUENCY_OUT_OF_BAND.value,
+        AlertKind.FREQUENCY_RESTORED.value,
+    ] * 3
+    assert [d["at"] for d in docs] == [base + timedelta(seconds=k) for k in range(6)]
+    assert watcher.stored == 6
 
 
 async def test_a_viewer_pages_the_stored_alerts_by_node_and_kind(

@@ -175,6 +175,7 @@ class AlertMonitor:
         self._band = FreqStatus.NORMAL
         self._unstored: asyncio.Queue[Alert] = asyncio.Queue()
         self.stored = 0
+        self.store_failures = 0  # attempts to store that failed (each is retried)
         self.scans = 0  # node scans done
         # Set once the monitor listens to the live channel and has its baseline scan.
         self.ready = asyncio.Event()
@@ -284,6 +285,7 @@ class AlertMonitor:
                         pruned_at = now
                     break
                 except (PyMongoError, OSError) as exc:
+                    self.store_failures += 1
                     log.warning("alerts: storing %d failed, retrying: %s", len(batch), exc)
                     await asyncio.sleep(STORE_RETRY_S)  # a back-off: the store sends no event
 
