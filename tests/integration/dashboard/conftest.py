@@ -10,6 +10,7 @@ is Debian's (`/usr/bin/chromium`, or VPP_TEST_CHROMIUM), driven headless by Play
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -88,6 +89,18 @@ async def dashboard_origin(api_settings: Settings, base_url: str) -> str:
     return base_url
 
 
+async def fresh_fleet_aggregate(state: ApiState, names: RedisNames) -> None:
+    """The session API caches the fleet's aggregate for 120 s (`api_support.py`): a value an
+    earlier module computed before these nodes were live would show "0 / 0" online for that
+    long. Drop it, as its expiry would, until the fleet's value counts them."""
+    async with asyncio.timeout(30):
+        while True:
+            await state.redis.delete(names.aggregate_cache(None))
+            if (await state.aggregates.read(None)).online_nodes >= FLEET_SIZE:
+                return
+            await asyncio.sleep(0.2)
+
+
 @pytest.fixture(scope="package")
 async def platform(api: FastAPI, api_settings: Settings, names: RedisNames) -> AsyncIterator[Fleet]:
     """Simulated nodes -> ingest -> store + live push; a dispatch worker and the ack relay."""
@@ -121,6 +134,7 @@ async def platform(api: FastAPI, api_settings: Settings, names: RedisNames) -> A
         fleet.start()
         try:
             await wait_connected(fleet)
+            await fresh_fleet_aggregate(state, names)
             yield fleet
         finally:
             await fleet.stop(drain_timeout_s=5)
