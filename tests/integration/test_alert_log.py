@@ -24,9 +24,10 @@ from vpp.bus.channels import RedisNames
 from vpp.config import IngestSettings, Settings
 from vpp.models import NodeStatus
 from vpp.stack import Stack
+from vpp.store.alert_log import store_alerts
 from vpp.store.database import Database
-from vpp.store.documents import ALERTS, AlertKind, StoredAlert
-from vpp.store.live_state import LiveStateWriter, StatusUpdate, epoch_ms
+from vpp.store.documents import ALERTS, AlertKind, AlertRecord, StoredAlert
+from vpp.store.live_state import LiveStateWriter, StatusUpdate, epoch_ms, from_epoch_ms
 
 HISTORY = """query($first: Int!, $after: String, $dcId: ID, $kind: AlertKind) {
   alertHistory(first: $first, after: $after, dcId: $dcId, kind: $kind) {
@@ -129,6 +130,66 @@ async def test_alerts_raised_while_the_store_is_away_are_stored_when_it_returns(
     ] * 3
     assert [d["at"] for d in docs] == [base + timedelta(seconds=k) for k in range(6)]
     assert watcher.stored == 6
+
+
+async def test_a_restarted_process_raises_what_changed_while_none_watched(
+    scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
+) -> None:
+    """The store's last word, ten minutes ago: rs-a online, rs-b offline, the grid
+    critical. Since then, with no process watching, rs-a fell silent, rs-b came back and
+    rs-c (never mentioned) fell silent; rs-d reports. A process starting now stores rs-a's
+    and rs-c's going offline and rs-b's return, each at the time that showed it, and the
+    grid's return at its first normal batch. Another start stores nothing more."""
+    db = scratch_db
+    await db[ALERTS].create_indexes(StoredAlert.Settings.indexes)
+    then = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    await store_alerts(
+        db,
+        [
+            AlertRecord(kind=AlertKind.NODE_ONLINE, at=then, message="back", dc_id="rs-a"),
+            AlertRecord(kind=AlertKind.NODE_OFFLINE, at=then, message="gone", dc_id="rs-b"),
+            AlertRecord(
+                kind=AlertKind.FREQUENCY_OUT_OF_BAND,
+                at=then,
+                message="49.650 Hz",
+                freq=49.65,
+                freq_status="critical",
+            ),
+        ],
+    )
+    now_ms = epoch_ms(datetime.now(UTC))
+    heard = {"rs-a": now_ms - 300_000, "rs-b": now_ms, "rs-c": now_ms - 120_000, "rs-d": now_ms}
+    await scratch_redis.hset(scratch_names.last_seen, mapping=heard)  # type: ignore[arg-type]
+
+    watcher, feed = monitor(scratch_redis, scratch_names, db)
+    watcher.start()
+    try:
+        async with asyncio.timeout(10):
+            await watcher.ready.wait()
+        normal = datetime.now(UTC).replace(microsecond=456_000)
+        feed.publish_local(orjson.dumps([reading("rs-d", freq=50.0, timestamp=normal.isoformat())]))
+        docs = await stored(db, 3 + 4)
+    finally:
+        await watcher.stop()
+    new = {(d["kind"], d["dc_id"]): d["at"] for d in docs if d["at"] > then}
+    silence_ms = 30_000  # the monitor's offline_after_s
+    assert new == {
+        (AlertKind.NODE_OFFLINE.value, "rs-a"): from_epoch_ms(heard["rs-a"] + silence_ms),
+        (AlertKind.NODE_ONLINE.value, "rs-b"): from_epoch_ms(heard["rs-b"]),
+        (AlertKind.NODE_OFFLINE.value, "rs-c"): from_epoch_ms(heard["rs-c"] + silence_ms),
+        (AlertKind.FREQUENCY_RESTORED.value, None): normal,
+    }
+
+    again, _ = monitor(scratch_redis, scratch_names, db)
+    again.start()
+    try:
+        async with asyncio.timeout(10):
+            await again.ready.wait()
+        await asyncio.sleep(0.5)  # its scans find nothing the store does not know
+    finally:
+        await again.stop()
+    assert await db[ALERTS].count_documents({}) == 7
+    assert again.stored == 0
 
 
 async def test_a_viewer_pages_the_stored_alerts_by_node_and_kind(

@@ -46,7 +46,7 @@ from vpp.services.automation import decisions_page
 from vpp.services.forecast_accuracy import forecast_accuracy
 from vpp.services.forecasts import latest_forecasts
 from vpp.store.aggregate import Aggregate, FreqStatus
-from vpp.store.alert_log import prune_alerts, store_alerts
+from vpp.store.alert_log import newest_grid_alert, prune_alerts, store_alerts
 from vpp.store.database import Database, ensure_telemetry_collection
 from vpp.store.documents import (
     ALERTS,
@@ -320,6 +320,8 @@ async def alert_reads_and_writes(db: Database, settings: Settings) -> None:
     page = await alerts_page(db, first=1)
     await alerts_page(db, first=1, after=page.end_cursor, kind=AlertKind.FREQUENCY_RESTORED)
     await alerts_page(db, first=10, dc_id=NODE_IDS[0])
+    # (`newest_node_alerts` scans: it is read once as a process starts, not per request.)
+    assert (await newest_grid_alert(db)) is not None
     await prune_alerts(db, NOW - timedelta(days=30))
 
 

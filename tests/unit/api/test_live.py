@@ -16,6 +16,7 @@ from vpp.api.live.alerts import (
     newest_reading,
     node_alerts,
     presence,
+    restart_alerts,
 )
 from vpp.api.live.broadcaster import Broadcaster, LiveBatch
 from vpp.api.live.progress import ProgressHub
@@ -65,6 +66,23 @@ def test_node_alerts_are_raised_on_changes_only_at_the_time_that_showed_them() -
     ]
     # Every process scanning the same state names the alert alike.
     assert alerts[0].id == f"node_offline:a:{t + 30_000}"
+
+
+def test_a_restart_raises_what_changed_since_the_stores_last_word() -> None:
+    t = epoch_ms(NOW)
+    last_known = {"a": Presence(True, t), "b": Presence(False, t), "c": Presence(False, t)}
+    now = {
+        "a": Presence(False, t + 30_000),  # went offline while no process watched
+        "b": Presence(True, t + 45_000),  # came back meanwhile
+        "c": Presence(False, t + 60_000),  # still offline (its last will came later)
+        "d": Presence(False, t + 5_000),  # never mentioned: was online as far as told
+        "e": Presence(True, t),  # never mentioned, online: nothing to say
+    }
+    assert [(a.kind, a.dc_id, a.at) for a in restart_alerts(last_known, now)] == [
+        (AlertKind.NODE_OFFLINE, "a", from_epoch_ms(t + 30_000)),
+        (AlertKind.NODE_ONLINE, "b", from_epoch_ms(t + 45_000)),
+        (AlertKind.NODE_OFFLINE, "d", from_epoch_ms(t + 5_000)),
+    ]
 
 
 @pytest.mark.parametrize(

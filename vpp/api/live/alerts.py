@@ -11,15 +11,22 @@
   status, and decides online/offline exactly as the aggregate does
   (`vpp.store.live_state.is_online`); a node going from online to offline raises
   `NODE_OFFLINE` (silent for `offline_after_s`, or its last will said so), and back
-  `NODE_ONLINE`. The first scan is the baseline and raises nothing.
+  `NODE_ONLINE`.
 
 Each alert carries the time of what showed it, not of its detection: the batch's newest
 reading for the frequency, the status's time or the last reading plus the silence for a
 node going offline, the reading that brought it back. Every API process derives the same
 alerts from the same data, at the same times, and stores them (`vpp.store.alert_log`,
-`start`): their copies share an id, so the `alerts` collection holds each once. Without a
-store the monitor runs only while someone subscribes. Transitions while no API process
-ran are not seen: the first scan is each process's baseline.
+`start`): their copies share an id, so the `alerts` collection holds each once.
+
+A process that stores alerts starts from what the store last said: each node's newest
+offline/online alert, and the grid's band from its newest frequency alert. So its first
+scan raises what changed while no process watched (a node that went offline meanwhile,
+or came back), at the time of what showed it, and a restart raises nothing twice. A node
+the store never mentioned counts as online until then. What happened and was undone
+while no process watched (a node offline and back) leaves no trace in the live state,
+so no alert. Without a store the monitor runs only while someone subscribes, and its
+first scan is its baseline.
 """
 
 from __future__ import annotations
@@ -40,7 +47,13 @@ from vpp.bus.channels import RedisNames
 from vpp.config import IngestSettings
 from vpp.models import NodeStatus
 from vpp.store.aggregate import FreqStatus, freq_status
-from vpp.store.alert_log import alert_id, prune_alerts, store_alerts
+from vpp.store.alert_log import (
+    alert_id,
+    newest_grid_alert,
+    newest_node_alerts,
+    prune_alerts,
+    store_alerts,
+)
 from vpp.store.database import Database
 from vpp.store.documents import AlertKind, AlertRecord
 from vpp.store.live_state import (
@@ -65,6 +78,7 @@ __all__ = [
     "newest_reading",
     "node_alerts",
     "presence",
+    "restart_alerts",
 ]
 
 # Alerts waiting for the store while it is away, at most; the oldest go first.
@@ -180,6 +194,8 @@ class AlertMonitor:
         # Set once the monitor listens to the live channel and has its baseline scan.
         self.ready = asyncio.Event()
         self._listening = asyncio.Event()
+        # Set once the grid's band is what the store last said (or nothing was stored).
+        self._seeded = asyncio.Event()
 
     def start(self) -> None:
         """Watch from now on, subscribers or not, storing every alert (needs a store)."""
@@ -213,6 +229,7 @@ class AlertMonitor:
         self._band = FreqStatus.NORMAL
         self.ready.clear()
         self._listening.clear()
+        self._seeded.clear()
         self._tasks = [
             asyncio.create_task(self._watch_frequency(), name="alerts-frequency"),
             asyncio.create_task(self._watch_nodes(), name="alerts-nodes"),
@@ -247,6 +264,7 @@ class AlertMonitor:
             self._emit(alert)
 
     async def _watch_frequency(self) -> None:
+        await self._seeded.wait()
         with self._broadcaster.subscribe() as batches:
             self._listening.set()
             async for batch in batches:
@@ -254,6 +272,11 @@ class AlertMonitor:
 
     async def _watch_nodes(self) -> None:
         presence: dict[str, Presence] | None = None
+        try:
+            await self._seed_band()
+        finally:
+            self._seeded.set()
+        last_known = await self._last_known()
         await self._listening.wait()
         while True:
             try:
@@ -262,12 +285,46 @@ class AlertMonitor:
                 log.warning("node scan for alerts failed: %s", exc)
             else:
                 if presence is not None:
-                    for alert in node_alerts(presence, current):
-                        self._emit(alert)
+                    alerts = node_alerts(presence, current)
+                elif last_known is not None:
+                    alerts = restart_alerts(last_known, current)
+                else:
+                    alerts = []
+                for alert in alerts:
+                    self._emit(alert)
                 presence = current
                 self.scans += 1
                 self.ready.set()
             await asyncio.sleep(self._scan_s)  # a period: a node going silent sends nothing
+
+    async def _seed_band(self) -> None:
+        """Start from the grid's band the store last recorded (normal if none)."""
+        if self._db is None or not self._always:
+            return
+        try:
+            grid = await newest_grid_alert(self._db)
+        except (PyMongoError, OSError) as exc:
+            log.warning("alerts: the grid's last alert is unreadable, assuming normal: %s", exc)
+            return
+        if grid is not None and grid.kind is AlertKind.FREQUENCY_OUT_OF_BAND:
+            self._band = FreqStatus(grid.freq_status or FreqStatus.WARNING.value)
+
+    async def _last_known(self) -> dict[str, Presence] | None:
+        """What the store last said of each node, when this monitor stores alerts; None,
+        and the first scan is the baseline, otherwise."""
+        if self._db is None or not self._always:
+            return None
+        try:
+            nodes = await newest_node_alerts(self._db)
+        except (PyMongoError, OSError) as exc:
+            log.warning(
+                "alerts: the stored alerts are unreadable, the first scan is the baseline: %s", exc
+            )
+            return None
+        return {
+            node_id: Presence(kind is AlertKind.NODE_ONLINE, epoch_ms(at))
+            for node_id, (kind, at) in nodes.items()
+        }
 
     async def _store_forever(self) -> None:
         assert self._db is not None
@@ -334,6 +391,13 @@ def node_alerts(before: Mapping[str, Presence], after: Mapping[str, Presence]) -
         else:
             alerts.append(Alert(AlertKind.NODE_OFFLINE, at, f"{node_id} went offline", node_id))
     return alerts
+
+
+def restart_alerts(last_known: Mapping[str, Presence], now: Mapping[str, Presence]) -> list[Alert]:
+    """The alerts a first scan owes for what changed while no process watched: each node
+    against what the store last said of it; one it never mentioned was online."""
+    assumed = Presence(online=True, since_ms=0)
+    return node_alerts({node: last_known.get(node, assumed) for node in now}, now)
 
 
 def newest_reading(batch: LiveBatch) -> datetime:
