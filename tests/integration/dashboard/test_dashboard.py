@@ -326,17 +326,19 @@ async def test_operator_narrows_the_decisions_to_a_node_and_to_those_that_acted(
 async def test_the_alerts_page_lists_stored_alerts_under_the_live_ones(
     context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path, api: FastAPI
 ) -> None:
-    """Alerts stored before the page opened are listed, newest first, and filtered by kind."""
+    """Alerts stored before the page opened are listed, newest first, and filtered by kind;
+    a node's link leads to its page, which lists the node's own alerts."""
     state: ApiState = api.state.vpp
+    node = fleet_ids()[-1]
     now = datetime.now(UTC).replace(microsecond=0)
     gone, back = now - timedelta(minutes=2), now - timedelta(minutes=1)
     docs = [
         {
-            "_id": f"node_offline:node-01795:{epoch_ms(gone)}",
+            "_id": f"node_offline:{node}:{epoch_ms(gone)}",
             "kind": "node_offline",
             "at": gone,
-            "message": "node-01795 went offline",
-            "dc_id": "node-01795",
+            "message": f"{node} went offline (dashboard test)",
+            "dc_id": node,
             "freq": None,
             "freq_status": None,
         },
@@ -356,12 +358,17 @@ async def test_the_alerts_page_lists_stored_alerts_under_the_live_ones(
         await log_in(page, base_url, "vpp-viewer", "vpp-viewer-dev")
         await page.get_by_role("link", name="Alerts", exact=True).click()
         listed = page.get_by_test_id("alerts").locator("li")
-        ours = listed.filter(has_text=re.compile(r"node-01795 went offline|\(dashboard test\)"))
+        ours = listed.filter(has_text="(dashboard test)")
         await expect(ours).to_have_count(2)
-        await expect(ours.first).to_contain_text("(dashboard test)")  # the newer first
+        await expect(ours.first).to_contain_text("grid frequency back")  # the newer first
         await page.get_by_role("button", name="Node offline", exact=True).click()
         await expect(ours).to_have_count(1)
-        await expect(ours.first).to_contain_text("node-01795 went offline")
+        await expect(ours.first).to_contain_text(f"{node} went offline")
         await page.screenshot(path=str(screenshots / "alerts-stored.png"), full_page=True)
+        await ours.first.get_by_role("link", name=node).click()
+        await page.wait_for_url(f"**/nodes/{node}")
+        own = page.get_by_test_id("node-alerts").locator("li")
+        await expect(own.filter(has_text="(dashboard test)")).to_have_count(1)
+        await expect(own.filter(has_text="grid frequency")).to_have_count(0)
     finally:
         await state.db[ALERTS].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})

@@ -1,8 +1,8 @@
 import { useEffect, useState } from "preact/hooks";
-import { ALERT_FIELDS, isCritical, mergeAlerts, notificationsSupported, type Alert, type AlertFeed } from "../lib/alerts";
+import { ALERT_FIELDS, mergeAlerts, notificationsSupported, type Alert, type AlertFeed } from "../lib/alerts";
 import { useQuery, useServices } from "../lib/context";
-import { label, num, time } from "../lib/format";
-import { ErrorNote, StatusPill } from "./shared";
+import { label, time } from "../lib/format";
+import { AlertList, ErrorNote, StatusPill } from "./shared";
 
 const KINDS = ["ALL", "NODE_OFFLINE", "NODE_ONLINE", "FREQUENCY_OUT_OF_BAND", "FREQUENCY_RESTORED"] as const;
 
@@ -52,24 +52,7 @@ export function AlertsPage({ feed }: { feed: AlertFeed }) {
       {shown.length === 0 ? (
         <p class="muted" data-testid="no-alerts">No alerts yet.</p>
       ) : (
-        <ul class="alerts" data-testid="alerts">
-          {shown.map((a) => (
-            <li key={a.id} class={isCritical(a) ? "alert critical" : "alert"}>
-              <span class="alert-kind">{label(a.kind)}</span>
-              <span class="alert-msg">
-                {a.dcId ? (
-                  <a href={`/nodes/${encodeURIComponent(a.dcId)}`} onClick={(e) => (e.preventDefault(), navigate(`/nodes/${encodeURIComponent(a.dcId!)}`))}>
-                    {a.dcId}
-                  </a>
-                ) : (
-                  "grid"
-                )}
-                : {a.message} {a.freq !== null ? `(${num(a.freq, 3, "Hz")})` : ""}
-              </span>
-              <time class="muted small">{time(a.at)}</time>
-            </li>
-          ))}
-        </ul>
+        <AlertList alerts={shown} testId="alerts" />
       )}
       <h2>Failed dispatches</h2>
       <ErrorNote error={failed.error} />

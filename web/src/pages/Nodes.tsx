@@ -1,9 +1,10 @@
 import { useMemo, useState } from "preact/hooks";
+import { ALERT_FIELDS, type Alert } from "../lib/alerts";
 import { Chart } from "../lib/Chart";
 import { useLoad, useQuery, useServices, useSubscription } from "../lib/context";
 import { ago, columns, label, num, power, time, withGaps } from "../lib/format";
 import { allNodes, type NodeRow } from "./Fleet";
-import { ErrorNote, Loading, Online, StatusPill, TableHead } from "./shared";
+import { AlertList, ErrorNote, Loading, Online, StatusPill, TableHead } from "./shared";
 
 export function NodesPage() {
   const { api, navigate } = useServices();
@@ -96,12 +97,16 @@ interface Command {
   reason: string | null;
 }
 
+// The node's newest stored alerts: when it went offline and came back.
+const NODE_ALERTS = 10;
+
 const NODE = `query($id: ID!, $from: DateTime!, $to: DateTime!, $bucket: Bucket!, $first: Int!) {
   node(dcId: $id) { dcId kind hostname capacityKw batteryKwh location { lat lon } createdAt
     live { online lastSeen status reading { soc powerKw freq loadKw pvKw batteryKw timestamp } } }
   telemetryRange(dcId: $id, from: $from, to: $to, bucket: $bucket, first: $first) {
     buckets { start count powerKw { avg min max } soc { avg min max } } }
   dispatchLog(dcId: $id, last: 20) { commandId dispatchId action params { kw durationS } issuedBy timestamp status attempts appliedKw measuredKw reason }
+  alertHistory(first: ${NODE_ALERTS}, dcId: $id) { edges { node { ${ALERT_FIELDS} } } }
 }`;
 
 const LIVE = `subscription($id: ID!) { telemetry(dcId: $id) { timestamp soc powerKw freq } }`;
@@ -114,6 +119,7 @@ export function NodePage({ dcId }: { dcId: string }) {
     node: (NodeRow & { createdAt: string; live: NodeRow["live"] & { reading: { loadKw: number | null; pvKw: number | null; batteryKw: number | null; timestamp: string } | null } }) | null;
     telemetryRange: { buckets: Bucket[] };
     dispatchLog: Command[];
+    alertHistory: { edges: { node: Alert }[] };
   }>(NODE, rangeVars(dcId, range), [dcId, range.key], 30_000);
   void api;
 
@@ -203,6 +209,12 @@ export function NodePage({ dcId }: { dcId: string }) {
       </div>
       <h2>Commands</h2>
       <CommandTable commands={answer.data?.dispatchLog ?? []} />
+      <h2>Alerts</h2>
+      {answer.data && answer.data.alertHistory.edges.length === 0 ? (
+        <p class="muted">No alerts for this node.</p>
+      ) : (
+        <AlertList alerts={answer.data?.alertHistory.edges.map((e) => e.node) ?? []} testId="node-alerts" />
+      )}
     </section>
   );
 }

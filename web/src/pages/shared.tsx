@@ -1,6 +1,8 @@
 import type { ComponentChildren } from "preact";
+import { isCritical, type Alert } from "../lib/alerts";
+import { useServices } from "../lib/context";
 import type { FreqStatus } from "../lib/format";
-import { label } from "../lib/format";
+import { label, num, time } from "../lib/format";
 
 export function Kpi({ title, value, sub, tone, testId }: { title: string; value: string; sub?: ComponentChildren; tone?: string; testId?: string }) {
   return (
@@ -45,5 +47,30 @@ export function TableHead({ cols, numeric = [] }: { cols: string[]; numeric?: st
         ))}
       </tr>
     </thead>
+  );
+}
+
+/** Alerts newest first, each linking to its node's page (the grid's to none). */
+export function AlertList({ alerts, testId }: { alerts: Alert[]; testId: string }) {
+  const { navigate } = useServices();
+  return (
+    <ul class="alerts" data-testid={testId}>
+      {alerts.map((a) => (
+        <li key={a.id} class={isCritical(a) ? "alert critical" : "alert"}>
+          <span class="alert-kind">{label(a.kind)}</span>
+          <span class="alert-msg">
+            {a.dcId ? (
+              <a href={`/nodes/${encodeURIComponent(a.dcId)}`} onClick={(e) => (e.preventDefault(), navigate(`/nodes/${encodeURIComponent(a.dcId!)}`))}>
+                {a.dcId}
+              </a>
+            ) : (
+              "grid"
+            )}
+            : {a.message} {a.freq !== null ? `(${num(a.freq, 3, "Hz")})` : ""}
+          </span>
+          <time class="muted small">{time(a.at)}</time>
+        </li>
+      ))}
+    </ul>
   );
 }
