@@ -11,13 +11,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from vpp.store.documents import DeadLetterReason, DeadLetterRecord
+from vpp.store.write_errors import refused_but_duplicates
 
 log = logging.getLogger(__name__)
 
 # Enough to see what a device sent; a flood of huge payloads cannot fill the store.
 MAX_PAYLOAD_TEXT = 4_096
 MAX_TOPIC_TEXT = 512
-_DUPLICATE_KEY = 11000
 
 
 def _as_text(data: str | bytes) -> str:
@@ -65,9 +65,6 @@ class DeadLetterWriter:
         except BulkWriteError as exc:
             # On a retry, documents the failed attempt did store come back as duplicate
             # `_id`s (pymongo set the `_id`s on the first attempt): they are written.
-            others = [
-                e for e in exc.details.get("writeErrors", []) if e.get("code") != _DUPLICATE_KEY
-            ]
-            for error in others:
+            for error in refused_but_duplicates(exc):
                 log.error("dead letter refused by the store: %s", error.get("errmsg", "?")[:300])
         return [None] * len(docs)

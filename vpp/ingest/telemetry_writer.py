@@ -32,10 +32,9 @@ from redis.exceptions import RedisError
 
 from vpp.ingest.metrics import IngestMetrics
 from vpp.store.live_state import LiveReading, LiveStateWriter
+from vpp.store.write_errors import DUPLICATE_KEY
 
 log = logging.getLogger(__name__)
-
-_DUPLICATE_KEY = 11000
 
 
 class WriteStatus(StrEnum):
@@ -84,7 +83,7 @@ class TelemetryWriter:
         except BulkWriteError as exc:
             for error in exc.details.get("writeErrors", []):
                 index = error["index"]
-                if error.get("code") == _DUPLICATE_KEY:
+                if error.get("code") == DUPLICATE_KEY:
                     outcomes[index] = await self._key_taken(readings[index].doc, attempt)
                 else:
                     outcomes[index] = WriteOutcome(

@@ -18,10 +18,10 @@ from pymongo.errors import BulkWriteError
 
 from vpp.store.database import Database
 from vpp.store.documents import ALERTS, AlertKind, AlertRecord
+from vpp.store.write_errors import refused_but_duplicates
 
 log = logging.getLogger(__name__)
 
-_DUPLICATE_KEY = 11000
 NODE_KINDS = (AlertKind.NODE_OFFLINE, AlertKind.NODE_ONLINE)
 
 
@@ -39,9 +39,7 @@ async def store_alerts(db: Database, alerts: Sequence[AlertRecord]) -> int:
         result = await db[ALERTS].insert_many(docs, ordered=False)
         return len(result.inserted_ids)
     except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        others = [e for e in errors if e.get("code") != _DUPLICATE_KEY]
-        if others:
+        if refused_but_duplicates(exc):
             raise
         return int(exc.details.get("nInserted", 0))
 

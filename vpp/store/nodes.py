@@ -19,9 +19,9 @@ from vpp.config import MqttSettings
 from vpp.models import NodeKind
 from vpp.store.database import Database
 from vpp.store.documents import NODES, GeoPoint, NodeSpec
+from vpp.store.write_errors import refused_but_duplicates
 
 _CHUNK = 1_000
-_DUPLICATE_KEY = 11000
 
 # The simulated fleet sits around Fontana, California, where the CityLearn 2022 buildings
 # whose data drives the simulator are.
@@ -53,8 +53,7 @@ async def register_nodes(db: Database, specs: Sequence[NodeSpec]) -> RegisterRes
             created += len(result.inserted_ids)
         except BulkWriteError as exc:
             # Registered concurrently by someone else: those count as existing.
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
+            if refused_but_duplicates(exc):
                 raise
             created += int(exc.details.get("nInserted", 0))
     return RegisterResult(created=created, existing=len(ids) - created)
