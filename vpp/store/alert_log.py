@@ -53,8 +53,8 @@ async def prune_alerts(db: Database, cutoff: datetime) -> int:
 async def newest_node_alerts(db: Database) -> dict[str, tuple[AlertKind, datetime]]:
     """Each node's newest offline or online alert (its kind and time): what the node was
     last known to be. Read once as an API process starts; it scans the node alerts kept
-    (3.5 s for 200,000 on SecantusDB), so it groups on the server and returns only the
-    newest of each."""
+    (3.8 s for 200,000 on SecantusDB, `bench.alert_baseline`), so it groups on the server
+    and returns only the newest of each."""
     cursor = await db[ALERTS].aggregate(
         [
             {"$match": {"kind": {"$in": [k.value for k in NODE_KINDS]}}},
