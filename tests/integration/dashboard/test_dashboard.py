@@ -16,8 +16,10 @@ from fastapi import FastAPI
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.integration.dashboard.conftest import fleet_ids
+from tests.integration.test_api_automation import forecast_doc
 from vpp.api.state import ApiState
 from vpp.edge_sim.fleet import Fleet
+from vpp.ml.forecast.documents import FORECASTS
 from vpp.optimize.documents import AUTOMATION, DECISIONS, SWITCH_ID, DecisionRecord
 from vpp.optimize.models import GuardChange, GuardRule
 from vpp.store.documents import ALERTS
@@ -372,3 +374,27 @@ async def test_the_alerts_page_lists_stored_alerts_under_the_live_ones(
         await expect(own.filter(has_text="grid frequency")).to_have_count(0)
     finally:
         await state.db[ALERTS].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+
+
+async def test_a_node_page_draws_the_nodes_newest_forecasts(
+    context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path, api: FastAPI
+) -> None:
+    """The node's load and PV forecasts, as the Forecasts page draws them, with the model."""
+    state: ApiState = api.state.vpp
+    node = fleet_ids()[1]
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    await state.db[FORECASTS].insert_many(
+        [
+            forecast_doc(node, "load_kw", hour, [1.0 + k / 24 for k in range(24)]),
+            forecast_doc(node, "pv_kw", hour, [max(0.0, 2.0 - abs(k - 12) / 3) for k in range(24)]),
+        ]
+    )
+    try:
+        page = await context.new_page()
+        await log_in(page, base_url, "vpp-viewer", "vpp-viewer-dev")
+        await page.goto(f"{base_url}/nodes/{node}")
+        await expect(page.get_by_test_id("forecast-load")).to_contain_text("load_kw-lightgbm v1")
+        await expect(page.get_by_test_id("forecast-pv")).to_contain_text("pv_kw-lightgbm v1")
+        await page.screenshot(path=str(screenshots / "node-forecast.png"), full_page=True)
+    finally:
+        await state.db[FORECASTS].delete_many({"series_id": node})

@@ -62,7 +62,8 @@ interface Accuracy {
   models: string[];
 }
 
-export const FORECASTS = `query($id: ID!) { forecasts(seriesId: $id) { seriesId target cycleId issuedAt model fallbackReason points { at p10 p50 p90 } } }`;
+export const FORECAST_FIELDS = "seriesId target cycleId issuedAt model fallbackReason points { at p10 p50 p90 }";
+export const FORECASTS = `query($id: ID!) { forecasts(seriesId: $id) { ${FORECAST_FIELDS} } }`;
 const MODELS = `query { models(kind: "forecast", last: 20) { name version kind target champion trainedAt metrics { name value } } }`;
 const FLEX = `query($kind: NodeKind) { flexibility(kind: $kind) { nodes chargeKw dischargeKw chargeKwh dischargeKwh chargeHours dischargeHours computedAt forecastNodes hours { at upKw downKw netLoadKw } } }`;
 const ACCURACY_FIELDS = "target forecasts fallbacks points mae mase coverage80 meetsTarget models";

@@ -4,6 +4,7 @@ import { Chart } from "../lib/Chart";
 import { useLoad, useQuery, useServices, useSubscription } from "../lib/context";
 import { ago, columns, label, num, power, time, withGaps } from "../lib/format";
 import { allNodes, type NodeRow } from "./Fleet";
+import { FORECAST_FIELDS, ForecastChart, type Forecast } from "./Forecasts";
 import { AlertList, ErrorNote, Loading, Online, StatusPill, TableHead } from "./shared";
 
 export function NodesPage() {
@@ -107,6 +108,7 @@ const NODE = `query($id: ID!, $from: DateTime!, $to: DateTime!, $bucket: Bucket!
     buckets { start count powerKw { avg min max } soc { avg min max } } }
   dispatchLog(dcId: $id, last: 20) { commandId dispatchId action params { kw durationS } issuedBy timestamp status attempts appliedKw measuredKw reason }
   alertHistory(first: ${NODE_ALERTS}, dcId: $id) { edges { node { ${ALERT_FIELDS} } } }
+  forecasts(seriesId: $id) { ${FORECAST_FIELDS} }
 }`;
 
 const LIVE = `subscription($id: ID!) { telemetry(dcId: $id) { timestamp soc powerKw freq } }`;
@@ -120,6 +122,7 @@ export function NodePage({ dcId }: { dcId: string }) {
     telemetryRange: { buckets: Bucket[] };
     dispatchLog: Command[];
     alertHistory: { edges: { node: Alert }[] };
+    forecasts: Forecast[];
   }>(NODE, rangeVars(dcId, range), [dcId, range.key], 30_000);
   void api;
 
@@ -207,6 +210,7 @@ export function NodePage({ dcId }: { dcId: string }) {
           spanGaps={false}
         />
       </div>
+      <NodeForecasts home={node?.kind === "HOME_DER"} forecasts={answer.data?.forecasts ?? null} />
       <h2>Commands</h2>
       <CommandTable commands={answer.data?.dispatchLog ?? []} />
       <h2>Alerts</h2>
@@ -249,6 +253,26 @@ function CommandTable({ commands }: { commands: Command[] }) {
         </tbody>
       </table>
     </div>
+  );
+}
+
+/** A home's newest load and PV forecasts (the cycle forecasts homes; a data centre's
+ * section shows only if it has some). */
+function NodeForecasts({ home, forecasts }: { home: boolean; forecasts: Forecast[] | null }) {
+  if (forecasts === null || (!home && forecasts.length === 0)) return null;
+  return (
+    <>
+      <h2>Forecast</h2>
+      {forecasts.length === 0 ? (
+        <p class="note">No forecast for this node yet: the forecast cycle has not run for it.</p>
+      ) : (
+        <div class="charts">
+          {forecasts.map((fc) => (
+            <ForecastChart key={fc.target} forecast={fc} />
+          ))}
+        </div>
+      )}
+    </>
   );
 }
 
