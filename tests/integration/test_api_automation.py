@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from tests.integration.api_support import RUN, Tokens, publish_live, reading
+from tests.integration.hour_turn import clear_of_the_hour_turn
 from tests.integration.test_api_graphql import CREATE, gql, node_input
 from vpp.api.state import ApiState
 from vpp.bus.channels import RedisNames
@@ -226,6 +227,7 @@ async def test_the_envelope_gives_up_kw_only_where_the_home_draws_more_than_its_
             admin,
         )
         assert "errors" not in created.json(), created.json()
+    await clear_of_the_hour_turn(margin_s=30)  # the envelope starts at the API's hour
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     load = [3.0, 7.0, 1.0] + [2.0] * 21
     pv = [1.0, 0.0, 4.0] + [0.0] * 21
@@ -274,6 +276,7 @@ async def test_forecast_accuracy_scores_the_stored_forecasts_on_the_measured_hou
     """Yesterday's forecast of a node was exact for 20 of its 24 hours and 1 kW high for
     the rest; the hours a day earlier (its naive) were 2 kW below: MAE 1/6, MASE 1/12."""
     node = f"{RUN}-acc"
+    await clear_of_the_hour_turn(margin_s=30)  # "the last day" is the API's
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
     measured = [1.0] * 24 + [3.0] * 24  # the day before the forecast's, then its own
     docs = day_documents(node, start - timedelta(days=1), {"load_kw": np.array(measured)}, "test")

@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from tests.integration.dispatch.conftest import node_id, wait_connected
+from tests.integration.hour_turn import clear_of_the_hour_turn
 from tests.integration.telemetry_helpers import running_ingester, with_ingest
 from vpp.activities.optimize import OptimizeActivities, PolicyLoader, champion_policy
 from vpp.bus.channels import RedisNames
@@ -320,6 +321,7 @@ async def test_a_residual_policy_reads_how_the_last_hours_went_from_the_history(
     policy = train(RLSettings(episode_hours=48, data_dir=settings.rl.data_dir), params).policy
     assert isinstance(policy, ResidualPolicy)
 
+    await clear_of_the_hour_turn(margin_s=120)  # the cycle reads up to its own hour
     end = hour_floor(datetime.now(UTC))
     load = np.full(RECENT_HISTORY_H, 1.0)
     load[-RECENT_H:] = 3.0  # 2 kW above a typical afternoon
