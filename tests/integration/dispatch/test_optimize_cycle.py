@@ -190,6 +190,15 @@ async def decisions_of(db: Database, cycle_id: str) -> dict[str, dict[str, Any]]
     return {d["dc_id"]: d async for d in db[DECISIONS].find({"cycle_id": cycle_id})}
 
 
+async def dispatch_record(db: Database, dispatch_id: str) -> dict[str, Any]:
+    async with asyncio.timeout(10):
+        while True:
+            record = await db[DISPATCHES].find_one({"_id": dispatch_id})
+            if record is not None:
+                return record
+            await asyncio.sleep(0.1)  # the store sends no event
+
+
 async def wait_accepted(db: Database, dispatch_id: str, nodes: list[str]) -> None:
     deadline = time.monotonic() + 30
     while True:
@@ -243,9 +252,9 @@ async def test_a_cycle_stores_decisions_and_dispatches_through_the_guard(
         assert len(d["observation"]) > 0
         assert d["inputs"]["forecast"] == "persistence"
 
-    # The dispatch is a real one, issued by the automation, and the nodes take it.
-    record = await db[DISPATCHES].find_one({"_id": started.dispatch_id})
-    assert record is not None
+    # The dispatch is a real one, issued by the automation, and the nodes take it. The
+    # cycle starts its workflow and goes on, so the record follows within moments.
+    record = await dispatch_record(db, started.dispatch_id)
     assert record["issued_by"] == AUTOMATION_ISSUER
     await wait_accepted(db, started.dispatch_id, acting)
     desc = await temporal.get_workflow_handle(started.workflow_id).describe()
