@@ -253,6 +253,71 @@ def _assert_same_medians(
         np.testing.assert_allclose(x.q50, y.q50)
 
 
+def test_variability_is_the_mean_day_on_day_change_over_the_mean() -> None:
+    day = np.sin(np.arange(24)) + 2.0
+    assert models.variability(np.tile(day, 10)) == 0.0
+    # Days of 1 kW and 3 kW in turn: every hour moves 2 kW on a mean of 2 kW.
+    alternating = np.concatenate([np.full(24, 1.0 + 2.0 * (d % 2)) for d in range(10)])
+    assert models.variability(alternating) == pytest.approx(1.0)
+    assert models.variability(np.zeros(240)) == 0.0
+    assert models.variability(np.ones(24)) == 0.0  # no day to compare with
+
+
+def test_only_load_models_read_the_variability(small: ForecastSettings) -> None:
+    load = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
+    pv = make_forecaster(ModelKind.LIGHTGBM, Target.PV, small)
+    tide = make_forecaster(ModelKind.TIDE, Target.LOAD, small)
+    assert [m.params()["variability"] for m in (load, pv, tide)] == [True, False, False]
+
+
+def _smooth_and_noisy(days: int) -> list[SeriesWindow]:
+    """Two home-like series and a smooth one, as a fleet is beside its homes."""
+    rng = np.random.default_rng(3)
+    hours = np.arange(days * 24)
+    shape = 2.0 + np.sin(2 * np.pi * hours / 24)
+    homes = [
+        SeriesWindow(f"home-{i}", START, shape * rng.lognormal(0.0, 0.6, hours.size))
+        for i in range(2)
+    ]
+    fleet = SeriesWindow("fleet", START, 2.0 * shape * rng.lognormal(0.0, 0.1, hours.size))
+    return [*homes, fleet]
+
+
+def test_a_load_model_forecasts_from_each_windows_variability(
+    small: ForecastSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The variability reaches the boosters from the window forecast: the same windows
+    said to be as variable as a home get other quantiles than their own."""
+    train = _smooth_and_noisy(40)
+    model = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
+    model.fit(train, site(40))
+    windows = [w.tail(small.lookback_h) for w in train]
+    own = model.predict(windows, 24, site(40))
+    home_like = models.variability(train[0].values)
+    monkeypatch.setattr(models, "variability", lambda values: home_like)
+    said_noisy = model.predict(windows, 24, site(40))
+    fleet_own, fleet_said = own[-1], said_noisy[-1]
+    assert not np.allclose(fleet_own.q90 - fleet_own.q10, fleet_said.q90 - fleet_said.q10)
+
+
+def test_a_load_model_saved_before_the_variability_forecasts_without_it(
+    tmp_path: Path, small: ForecastSettings
+) -> None:
+    """Stored without the flag (the platform's earlier load models), a model forecasts
+    from the features it was trained on, though the settings now add the variability."""
+    without = small.model_copy(deep=True)
+    without.lightgbm.variability = []
+
+    def forget(meta: dict[str, Any]) -> None:
+        del meta["state"]["variability"]
+        del meta["settings"]["lightgbm"]["variability"]
+
+    old, train = _saved_and_edited(tmp_path, without, Target.LOAD, forget)
+    again = load_forecaster(tmp_path)
+    assert again.params()["variability"] is False
+    _assert_same_medians(old, again, train, small)
+
+
 def test_a_global_model_is_the_mean_of_one_model_per_baseline(small: ForecastSettings) -> None:
     """Each baseline's booster set forecasts on its own; the model's quantiles are their
     mean, so it differs from each and lies between them."""
