@@ -19,6 +19,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from vpp.api.live.cancellation import raise_if_cancelled
 from vpp.services.aggregate import AggregateReader
 from vpp.store.aggregate import Aggregate
 
@@ -105,4 +106,5 @@ class AggregateFeeds:
                     feed.last = value
                     for subscriber in list(feed.subscribers):
                         subscriber.put(value)
+            raise_if_cancelled()
             await asyncio.sleep(self._poll_s)  # a period: the cache expiring sends no event

@@ -43,6 +43,7 @@ from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
 from vpp.api.live.broadcaster import Broadcaster, LiveBatch
+from vpp.api.live.cancellation import raise_if_cancelled
 from vpp.bus.channels import RedisNames
 from vpp.config import IngestSettings
 from vpp.models import NodeStatus
@@ -295,6 +296,7 @@ class AlertMonitor:
                 presence = current
                 self.scans += 1
                 self.ready.set()
+            raise_if_cancelled()
             await asyncio.sleep(self._scan_s)  # a period: a node going silent sends nothing
 
     async def _seed_band(self) -> None:
@@ -344,6 +346,7 @@ class AlertMonitor:
                 except (PyMongoError, OSError) as exc:
                     self.store_failures += 1
                     log.warning("alerts: storing %d failed, retrying: %s", len(batch), exc)
+                    raise_if_cancelled()
                     await asyncio.sleep(STORE_RETRY_S)  # a back-off: the store sends no event
 
     async def _presence(self, now_ms: int) -> dict[str, Presence]:

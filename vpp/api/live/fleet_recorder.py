@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
+from vpp.api.live.cancellation import raise_if_cancelled
 from vpp.services.aggregate import AggregateReader
 from vpp.store.database import Database
 from vpp.store.fleet_history import minute_of, prune_before, record_minute
@@ -78,3 +79,4 @@ class FleetRecorder:
                 await self.record()
             except (PyMongoError, RedisError, OSError) as exc:
                 log.warning("fleet history: this minute is not recorded: %s", exc)
+            raise_if_cancelled()

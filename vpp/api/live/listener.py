@@ -15,6 +15,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from vpp.api.live.cancellation import raise_if_cancelled
 from vpp.api.metrics import ApiMetrics
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class RedisListener:
                 if self._patterns:
                     await pubsub.psubscribe(*self._patterns)
                 async for message in pubsub.listen():
+                    raise_if_cancelled()
                     if message.get("type") in ("subscribe", "psubscribe"):
                         confirmed += 1
                         if confirmed == expected:
@@ -107,6 +109,7 @@ class RedisListener:
                 self._disconnected()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise_if_cancelled()
             await asyncio.sleep(delay)  # a back-off: Redis sends no event when it is back
 
 
