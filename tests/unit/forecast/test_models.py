@@ -263,11 +263,24 @@ def test_variability_is_the_mean_day_on_day_change_over_the_mean() -> None:
     assert models.variability(np.ones(24)) == 0.0  # no day to compare with
 
 
+def test_rolling_variability_is_the_variability_of_the_weeks_up_to_each_hour() -> None:
+    values = np.random.default_rng(5).random(2000) + 0.5
+    rolling = models.rolling_variability(values)
+    window = models.VARIABILITY_WINDOW_H
+    for t in (30, window - 1, window, 1500, 1999):
+        first = max(t + 1 - window, 0)
+        assert rolling[t] == pytest.approx(models.variability(values[first : t + 1]))
+    # What comes after an hour never moves its reading.
+    changed = values.copy()
+    changed[1001:] *= 3.0
+    np.testing.assert_array_equal(models.rolling_variability(changed)[:1001], rolling[:1001])
+
+
 def test_only_load_models_read_the_variability(small: ForecastSettings) -> None:
     load = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
     pv = make_forecaster(ModelKind.LIGHTGBM, Target.PV, small)
     tide = make_forecaster(ModelKind.TIDE, Target.LOAD, small)
-    assert [m.params()["variability"] for m in (load, pv, tide)] == [True, False, False]
+    assert [m.params()["variability"] for m in (load, pv, tide)] == ["rolling", None, None]
 
 
 def _smooth_and_noisy(days: int) -> list[SeriesWindow]:
@@ -293,8 +306,10 @@ def test_a_load_model_forecasts_from_each_windows_variability(
     model.fit(train, site(40))
     windows = [w.tail(small.lookback_h) for w in train]
     own = model.predict(windows, 24, site(40))
-    home_like = models.variability(train[0].values)
-    monkeypatch.setattr(models, "variability", lambda values: home_like)
+    home_like = models.rolling_variability(train[0].values)[-1]
+    monkeypatch.setattr(
+        models, "rolling_variability", lambda values: np.full(len(values), home_like)
+    )
     said_noisy = model.predict(windows, 24, site(40))
     fleet_own, fleet_said = own[-1], said_noisy[-1]
     assert not np.allclose(fleet_own.q90 - fleet_own.q10, fleet_said.q90 - fleet_said.q10)
@@ -314,7 +329,26 @@ def test_a_load_model_saved_before_the_variability_forecasts_without_it(
 
     old, train = _saved_and_edited(tmp_path, without, Target.LOAD, forget)
     again = load_forecaster(tmp_path)
-    assert again.params()["variability"] is False
+    assert again.params()["variability"] is None
+    _assert_same_medians(old, again, train, small)
+
+
+def test_a_load_model_saved_with_the_static_variability_forecasts_with_it(
+    tmp_path: Path, small: ForecastSettings
+) -> None:
+    """A load model stored before the rolling reading (its flag stored as true) read one
+    variability per series; loaded, it still does."""
+    train = _smooth_and_noisy(40)
+    old = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
+    assert isinstance(old, LightGBM)
+    old.variability = models.Variability.STATIC
+    old.fit(train, site(40))
+    old.save(tmp_path)
+    meta = json.loads((tmp_path / models.META_FILE).read_text())
+    meta["state"]["variability"] = True
+    (tmp_path / models.META_FILE).write_text(json.dumps(meta))
+    again = load_forecaster(tmp_path)
+    assert again.params()["variability"] == "static"
     _assert_same_medians(old, again, train, small)
 
 

@@ -38,8 +38,9 @@ can reach a model). `assert_no_future_columns` guards every covariate's name. Op
 (`lightgbm.solar`) LightGBM also reads the site's clear-sky irradiance at every forecast
 step (astronomy, `vpp.ml.forecast.solar`: known ahead without observing anything) and the
 measured sky's clearness over the last day (a past covariate). For the targets in
-`lightgbm.variability` (load) LightGBM also reads each series' day-on-day `variability`
-(a static covariate, from its own history), which tells a smooth fleet from a home.
+`lightgbm.variability` (load) LightGBM also reads each series' day-on-day variability over
+the four weeks before the origin (`rolling_variability`, a past covariate from its own
+history), which tells a smooth fleet from a home.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -235,8 +237,22 @@ def level_floor(values: FloatArray) -> float:
     return max(0.05 * float(np.mean(values)), 1e-3)
 
 
-# The series' static covariate when its model reads the variability.
+# The covariate's name when a model reads the variability.
 VARIABILITY = "variability"
+# The hours `rolling_variability` looks back: the cycle's default lookback, so at a window's
+# end it is the `variability` of a whole default window.
+VARIABILITY_WINDOW_H = 28 * DAY_H
+
+
+class Variability(StrEnum):
+    """How a global model reads each series' variability."""
+
+    # At every hour, over the four weeks up to it (a past covariate): the same reading in
+    # training as when forecasting from a four-week window.
+    ROLLING = "rolling"
+    # One value per series, over the whole history given (a static covariate): the models
+    # stored before the rolling reading, trained over months and forecast over weeks.
+    STATIC = "static"
 
 
 def variability(values: FloatArray) -> float:
@@ -248,6 +264,24 @@ def variability(values: FloatArray) -> float:
         return 0.0
     change = float(np.mean(np.abs(values[DAY_H:] - values[:-DAY_H])))
     return change / max(float(np.mean(values)), 1e-3)
+
+
+def rolling_variability(values: FloatArray, window_h: int = VARIABILITY_WINDOW_H) -> FloatArray:
+    """At every hour t, the `variability` of the last `window_h` hours up to and including
+    t (of the hours there are, at the start): it reads nothing after t."""
+    n = len(values)
+    change = np.zeros(n)
+    change[DAY_H:] = np.abs(values[DAY_H:] - values[:-DAY_H])
+    change_sum = np.concatenate([[0.0], np.cumsum(change)])
+    value_sum = np.concatenate([[0.0], np.cumsum(values)])
+    end = np.arange(1, n + 1)  # one past t
+    first = np.maximum(end - window_h, 0)
+    # A change at hour k compares k with k - 24, so it counts once both are in the window.
+    first_change = np.minimum(first + DAY_H, end)
+    mean_change = (change_sum[end] - change_sum[first_change]) / np.maximum(end - first_change, 1)
+    mean_value = (value_sum[end] - value_sum[first]) / (end - first)
+    out: FloatArray = mean_change / np.maximum(mean_value, 1e-3)
+    return out
 
 
 # -- the interface ---------------------------------------------------------------------------
@@ -508,8 +542,8 @@ class GlobalForecaster(Forecaster):
         self.baselines = self._baseline_settings()
         # PV's b follows the clear sky's seasonal drift (`baseline_and_level`).
         self.sun_baseline = target is Target.PV and settings.pv_sun_baseline
-        # Each series' `variability` as a static covariate.
-        self.variability = self._reads_variability()
+        # How it reads each series' `variability`, if at all.
+        self.variability = Variability.ROLLING if self._reads_variability() else None
 
     def _reads_variability(self) -> bool:
         """Whether a new model of this kind reads each series' variability."""
@@ -524,7 +558,7 @@ class GlobalForecaster(Forecaster):
             **super().params(),
             "baselines": " ".join(b.label for b in self.baselines),
             "sun_baseline": self.sun_baseline,
-            "variability": self.variability,
+            "variability": self.variability.value if self.variability else None,
         }
 
     @abstractmethod
@@ -581,10 +615,29 @@ class GlobalForecaster(Forecaster):
         cut = transform_h(baseline)
         start = w.start + timedelta(hours=cut)
         residuals = _series(SeriesWindow(w.series_id, start, r[cut:]), name=self.target.value)
-        if self.variability:
+        if self.variability is Variability.STATIC:
             static = pd.DataFrame({VARIABILITY: [variability(w.values)]})
             residuals = residuals.with_static_covariates(static)
         return residuals, base, level
+
+    @property
+    def _has_past_covariates(self) -> bool:
+        return self.uses_weather or self.variability is Variability.ROLLING
+
+    def _covariates(self, site: SiteWindow | None, w: SeriesWindow) -> Any:
+        """The past covariates of window `w`: the site's weather, and the series' own
+        rolling variability if the model reads it (None if neither)."""
+        weather = self._weather(site, w.start, w.end)
+        if self.variability is not Variability.ROLLING:
+            return weather
+        from darts import TimeSeries
+
+        own = TimeSeries.from_times_and_values(
+            hour_index(w.start, len(w.values)),
+            rolling_variability(w.values).astype(np.float32)[:, None],
+            columns=[VARIABILITY],
+        )
+        return own if weather is None else weather.stack(own)
 
     def _weather(self, site: SiteWindow | None, start: datetime, end: datetime) -> Any:
         if not self.uses_weather:
@@ -610,7 +663,7 @@ class GlobalForecaster(Forecaster):
             # Scaled by the training hours' weather only, never by hours after them.
             seen = site.between(min(w.start for w in series), max(w.end for w in series))
             self.weather = _Standardiser.of(self._site_channels(seen))
-        covariates = [self._weather(site, w.start, w.end) for w in series]
+        covariates = [self._covariates(site, w) for w in series]
         futures = [self._solar(w.start, w.end) for w in series]
         suns = [self._baseline_sun(w, 0) for w in series]
         self.models = []
@@ -624,7 +677,7 @@ class GlobalForecaster(Forecaster):
             self._fit_darts(
                 model,
                 targets,
-                covariates if self.uses_weather else None,
+                covariates if self._has_past_covariates else None,
                 futures if self.uses_solar else None,
                 progress_part(progress, i, len(self.baselines)),
             )
@@ -653,7 +706,7 @@ class GlobalForecaster(Forecaster):
         self._check(windows, n)
         if not windows:
             return []
-        covariates = [self._weather(site, w.start, w.end) for w in windows]
+        covariates = [self._covariates(site, w) for w in windows]
         # The clear sky of the forecast hours is astronomy, not an observation.
         futures = [self._solar(w.start, w.end + timedelta(hours=max(n, DAY_H))) for w in windows]
         # Each model's quantiles in kW, averaged over the models: (windows, n, 3). The mean
@@ -670,7 +723,7 @@ class GlobalForecaster(Forecaster):
             predictions = model.predict(
                 n,
                 series=targets,
-                past_covariates=covariates if self.uses_weather else None,
+                past_covariates=covariates if self._has_past_covariates else None,
                 future_covariates=futures if self.uses_solar else None,
                 predict_likelihood_parameters=True,
                 verbose=False,
@@ -697,7 +750,7 @@ class GlobalForecaster(Forecaster):
         state: dict[str, Any] = {
             "baselines": [b.model_dump() for b in self.baselines],
             "sun_baseline": self.sun_baseline,
-            "variability": self.variability,
+            "variability": self.variability.value if self.variability else False,
         }
         if self.weather is not None:
             state |= {"weather_mean": self.weather.mean, "weather_std": self.weather.std}
@@ -714,8 +767,12 @@ class GlobalForecaster(Forecaster):
             paths = [folder / DARTS_FILE]
         # A model saved before b could follow the sun was trained on the plain b.
         self.sun_baseline = bool(state.get("sun_baseline", False))
-        # And one saved before the variability feature was trained without it.
-        self.variability = bool(state.get("variability", False))
+        # One saved before the variability feature was trained without it, and one saved
+        # before its rolling reading (stored as true) on the static one.
+        stored = state.get("variability", False)
+        self.variability = (
+            Variability.STATIC if stored is True else (Variability(stored) if stored else None)
+        )
         if "weather_mean" in state:
             self.weather = _Standardiser(state["weather_mean"], state["weather_std"])
         if all(p.exists() for p in paths):
@@ -780,6 +837,16 @@ class LightGBM(GlobalForecaster):
         shift = 0 if self.settings.lightgbm.multi_models else DAY_H - 1
         return -min(self._target_lags) + shift
 
+    def _past_lags(self) -> list[int] | dict[str, list[int]] | None:
+        """The weather's last hours; the rolling variability of the hour before the origin
+        (it already sums four weeks)."""
+        weather = list(range(-self.settings.lightgbm.weather_lags_h, 0))
+        if self.variability is not Variability.ROLLING:
+            return weather if self.uses_weather else None
+        if not self.uses_weather:
+            return [-1]
+        return {VARIABILITY: [-1], "default_lags": weather}
+
     def _future_lags(self) -> list[int] | dict[str, list[int]]:
         """The calendar at the first step (the step's own model knows its offset); the clear
         sky at every step when one model per step reads them all."""
@@ -793,7 +860,7 @@ class LightGBM(GlobalForecaster):
         p = self.settings.lightgbm
         return LightGBMModel(
             lags=self._target_lags,
-            lags_past_covariates=list(range(-p.weather_lags_h, 0)) if self.uses_weather else None,
+            lags_past_covariates=self._past_lags(),
             lags_future_covariates=self._future_lags(),
             output_chunk_length=DAY_H,
             multi_models=p.multi_models,

