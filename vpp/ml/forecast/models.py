@@ -750,7 +750,7 @@ class GlobalForecaster(Forecaster):
         state: dict[str, Any] = {
             "baselines": [b.model_dump() for b in self.baselines],
             "sun_baseline": self.sun_baseline,
-            "variability": self.variability.value if self.variability else False,
+            "variability": self.variability.value if self.variability else None,
         }
         if self.weather is not None:
             state |= {"weather_mean": self.weather.mean, "weather_std": self.weather.std}
