@@ -75,6 +75,21 @@ def _parse_buildings(text: str) -> list[int]:
     return sorted(set(out))
 
 
+def parse_numbers(text: str, option: str, most: int) -> list[int]:
+    """`text` in `_parse_buildings`' syntax, each number within 1..`most`; anything else
+    ends the command with an error that names `option`."""
+    try:
+        numbers = _parse_buildings(text)
+    except ValueError:
+        raise _fail(f"{option} must look like 11-17 or 5,6,7, not {text!r}") from None
+    outside = [n for n in numbers if not 1 <= n <= most]
+    if outside:
+        raise _fail(f"{option}: {outside} not within 1-{most}")
+    if not numbers:
+        raise _fail(f"{option} names none")
+    return numbers
+
+
 # -- backtest ----------------------------------------------------------------------------------
 
 
@@ -88,7 +103,7 @@ def backtest_command(
         list[ModelKind] | None, typer.Option("--model", "-m", help="Models (default all).")
     ] = None,
     buildings: Annotated[str, typer.Option(help="Buildings, e.g. 1-17 or 1,2,5.")] = "1-17",
-    stride: Annotated[int, typer.Option(help="Hours between origins.")] = 7,
+    stride: Annotated[int, typer.Option(min=1, help="Hours between origins.")] = 7,
     per_building: Annotated[bool, typer.Option(help="Also print every building.")] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the table here.")] = None,
     validation: Annotated[
@@ -107,8 +122,10 @@ def backtest_command(
     ] = True,
 ) -> None:
     """Rolling-origin backtest: 24 h horizon, hourly; fit on Aug-Apr, test May-Jul."""
+    from vpp.ml.forecast.citylearn import BUILDINGS
     from vpp.ml.forecast.report import run_backtest
 
+    numbers = parse_numbers(buildings, "--buildings", BUILDINGS)
     platform = get_settings()
     settings = forecast_settings(platform)
     store = store and not validation
@@ -122,7 +139,7 @@ def backtest_command(
         settings,
         targets=targets or list(Target),
         kinds=models or list(ModelKind),
-        buildings=_parse_buildings(buildings),
+        buildings=numbers,
         stride=stride,
         echo=typer.echo,
         per_building=per_building,

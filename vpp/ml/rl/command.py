@@ -44,19 +44,11 @@ def _numbers(text: str | None, what: str) -> list[int] | None:
     """ "11-17", "5,6,7" or "1-3,9" (the forecast commands' syntax); None stays None.
     Buildings are 1..17 (CityLearn 2022), months 1..12."""
     from vpp.ml.forecast.citylearn import BUILDINGS
-    from vpp.ml.forecast.command import _parse_buildings
+    from vpp.ml.forecast.command import parse_numbers
 
     if text is None:
         return None
-    try:
-        numbers = _parse_buildings(text)
-    except ValueError:
-        raise _fail(f"{what} must look like 11-17 or 5,6,7, not {text!r}") from None
-    most = 12 if what == "--months" else BUILDINGS
-    outside = [n for n in numbers if not 1 <= n <= most]
-    if outside:
-        raise _fail(f"{what}: {outside} not within 1-{most}")
-    return numbers
+    return parse_numbers(text, what, 12 if what == "--months" else BUILDINGS)
 
 
 @rl_app.command("train")
