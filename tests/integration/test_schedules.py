@@ -1,5 +1,6 @@
 """`vpp schedules apply` against the real Temporal dev server: twice leaves one schedule per
-cycle (forecast, training, optimisation), with the definition it was given."""
+cycle (forecast, training, optimisation), with the definition it was given; creating the
+forecast cycle's starts its first run at once."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from temporalio.client import Client, ScheduleActionStartWorkflow
+from temporalio.client import (
+    Client,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
+)
 from typer.testing import CliRunner
 
 from vpp.config import Settings, get_settings
@@ -31,15 +36,33 @@ IDS = [FORECAST_CYCLE_SCHEDULE, FORECAST_TRAIN_SCHEDULE, OPTIMIZE_CYCLE_SCHEDULE
 async def temporal(settings: Settings) -> AsyncIterator[Client]:
     client = await connect(settings.temporal)
     yield client
-    # The schedules would start cycles on a queue no test worker polls.
+    # The schedules would start cycles on a queue no test worker polls; a run one started
+    # would wait there for the next test's worker.
+    listed = [s.id async for s in await client.list_schedules()]
     for schedule_id in IDS:
-        async for s in await client.list_schedules():
-            if s.id == schedule_id:
-                await client.get_schedule_handle(schedule_id).delete()
+        if schedule_id not in listed:
+            continue
+        handle = client.get_schedule_handle(schedule_id)
+        for run in (await handle.describe()).info.running_actions:
+            if isinstance(run, ScheduleActionExecutionStartWorkflow):
+                await client.get_workflow_handle(run.workflow_id).terminate("test cleanup")
+        await handle.delete()
 
 
 async def _ids(client: Client) -> list[str]:
     return [s.id async for s in await client.list_schedules() if s.id in IDS]
+
+
+async def _runs(client: Client, schedule_id: str, at_least: int, within_s: float = 10.0) -> int:
+    """The runs the schedule has started, once `at_least` are seen or `within_s` has passed:
+    the server starts a triggered run shortly after it answers."""
+    handle = client.get_schedule_handle(schedule_id)
+    for _ in range(int(within_s * 10)):
+        runs = (await handle.describe()).info.num_actions
+        if runs >= at_least:
+            return runs
+        await asyncio.sleep(0.1)
+    return runs
 
 
 async def test_apply_twice_leaves_one_schedule_per_cycle(
@@ -47,10 +70,21 @@ async def test_apply_twice_leaves_one_schedule_per_cycle(
 ) -> None:
     definitions = all_definitions(settings)
     first = await apply(temporal, definitions)
+    assert set(first.values()) == {Applied.CREATED}
+    # The new forecast cycle runs now, not 15 minutes from now; the others wait for their clock.
+    assert await _runs(temporal, FORECAST_CYCLE_SCHEDULE, at_least=1) == 1
+    cycle = await temporal.get_schedule_handle(FORECAST_CYCLE_SCHEDULE).describe()
+    (run,) = cycle.info.running_actions
+    assert isinstance(run, ScheduleActionExecutionStartWorkflow)
+    assert run.workflow_id.startswith("forecast-cycle")
     second = await apply(temporal, definitions)
     assert set(first) == set(second) == set(IDS)
     assert set(second.values()) == {Applied.UPDATED}
     assert sorted(await _ids(temporal)) == sorted(IDS)
+    # Replacing a schedule starts no extra run.
+    assert await _runs(temporal, FORECAST_CYCLE_SCHEDULE, at_least=2, within_s=2) == 1
+    assert await _runs(temporal, FORECAST_TRAIN_SCHEDULE, at_least=1, within_s=1) == 0
+    assert await _runs(temporal, OPTIMIZE_CYCLE_SCHEDULE, at_least=1, within_s=1) == 0
 
     cycle = await temporal.get_schedule_handle(FORECAST_CYCLE_SCHEDULE).describe()
     action = cycle.schedule.action
