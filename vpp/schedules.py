@@ -7,7 +7,7 @@ id: created when missing, replaced when present, so running it twice leaves one 
 per cycle. The `vpp schedules ...` commands are in `vpp.schedules_command`.
 
 - `forecast-cycle` starts `ForecastCycleWorkflow` (workflow ids `forecast-cycle-<time>`)
-  every `forecast.cycle_minutes` (15), and once when the schedule is created;
+  every `forecast.cycle_minutes` (15), and once whenever it is applied;
 - `forecast-train` starts `TrainForecastWorkflow` (workflow ids `forecast-train-<time>`)
   daily at `forecast.train_hour_utc`:30 UTC (02:30).
 
@@ -77,9 +77,10 @@ TRAIN_MINUTE = 30
 class ScheduleDefinition:
     schedule_id: str
     schedule: Schedule
-    # Start one run as soon as the schedule is created rather than a whole interval later,
-    # so a platform just brought up shows forecasts within seconds.
-    run_on_create: bool = False
+    # Start one run whenever the schedule is applied rather than up to an interval later, so
+    # a platform just brought up (`make run` applies) has fresh forecasts within seconds;
+    # the overlap policy skips it while a run is still going.
+    run_on_apply: bool = False
 
 
 ScheduleFactory = Callable[[Settings], list[ScheduleDefinition]]
@@ -132,7 +133,7 @@ def forecast_schedules(settings: Settings) -> list[ScheduleDefinition]:
         state=ScheduleState(note="train, measure and promote the forecast models, daily"),
     )
     return [
-        ScheduleDefinition(FORECAST_CYCLE_SCHEDULE, cycle, run_on_create=True),
+        ScheduleDefinition(FORECAST_CYCLE_SCHEDULE, cycle, run_on_apply=True),
         ScheduleDefinition(FORECAST_TRAIN_SCHEDULE, train),
     ]
 
@@ -174,22 +175,22 @@ class Applied(StrEnum):
 
 
 async def apply(client: Client, definitions: Sequence[ScheduleDefinition]) -> dict[str, Applied]:
-    """Create each schedule (starting its first run now if it says so), or replace the one
-    already under its id."""
+    """Create each schedule, or replace the one already under its id; then start a run of
+    those that ask for one."""
     outcome: dict[str, Applied] = {}
     for d in definitions:
         if await _exists(client, d.schedule_id):
             await _replace(client, d)
             outcome[d.schedule_id] = Applied.UPDATED
-            continue
-        try:
-            await client.create_schedule(
-                d.schedule_id, d.schedule, trigger_immediately=d.run_on_create
-            )
-            outcome[d.schedule_id] = Applied.CREATED
-        except ScheduleAlreadyRunningError:  # created concurrently
-            await _replace(client, d)
-            outcome[d.schedule_id] = Applied.UPDATED
+        else:
+            try:
+                await client.create_schedule(d.schedule_id, d.schedule)
+                outcome[d.schedule_id] = Applied.CREATED
+            except ScheduleAlreadyRunningError:  # created concurrently
+                await _replace(client, d)
+                outcome[d.schedule_id] = Applied.UPDATED
+        if d.run_on_apply:
+            await client.get_schedule_handle(d.schedule_id).trigger()
     return outcome
 
 

@@ -1,6 +1,6 @@
 """`vpp schedules apply` against the real Temporal dev server: twice leaves one schedule per
-cycle (forecast, training, optimisation), with the definition it was given; creating the
-forecast cycle's starts its first run at once."""
+cycle (forecast, training, optimisation), with the definition it was given; applying the
+forecast cycle's starts a run at once."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ async def test_apply_twice_leaves_one_schedule_per_cycle(
     definitions = all_definitions(settings)
     first = await apply(temporal, definitions)
     assert set(first.values()) == {Applied.CREATED}
-    # The new forecast cycle runs now, not 15 minutes from now; the others wait for their clock.
+    # The forecast cycle runs now, not 15 minutes from now; the others wait for their clock.
     assert await _runs(temporal, FORECAST_CYCLE_SCHEDULE, at_least=1) == 1
     cycle = await temporal.get_schedule_handle(FORECAST_CYCLE_SCHEDULE).describe()
     (run,) = cycle.info.running_actions
@@ -81,8 +81,10 @@ async def test_apply_twice_leaves_one_schedule_per_cycle(
     assert set(first) == set(second) == set(IDS)
     assert set(second.values()) == {Applied.UPDATED}
     assert sorted(await _ids(temporal)) == sorted(IDS)
-    # Replacing a schedule starts no extra run.
+    # Applied again while its run waits (no worker polls here): skipped, not a second run.
     assert await _runs(temporal, FORECAST_CYCLE_SCHEDULE, at_least=2, within_s=2) == 1
+    skipped = await temporal.get_schedule_handle(FORECAST_CYCLE_SCHEDULE).describe()
+    assert skipped.info.num_actions_skipped_overlap == 1
     assert await _runs(temporal, FORECAST_TRAIN_SCHEDULE, at_least=1, within_s=1) == 0
     assert await _runs(temporal, OPTIMIZE_CYCLE_SCHEDULE, at_least=1, within_s=1) == 0
 
