@@ -9,7 +9,9 @@ per cycle. The `vpp schedules ...` commands are in `vpp.schedules_command`.
 - `forecast-cycle` starts `ForecastCycleWorkflow` (workflow ids `forecast-cycle-<time>`)
   every `forecast.cycle_minutes` (15), and once whenever it is applied;
 - `forecast-train` starts `TrainForecastWorkflow` (workflow ids `forecast-train-<time>`)
-  daily at `forecast.train_hour_utc`:30 UTC (02:30).
+  daily at `forecast.train_hour_utc`:30 UTC (02:30), and once when `vpp schedules apply`
+  finds a target without a champion model (`untrained_targets`), so a new platform does not
+  forecast with the seasonal naive until the next night.
 
 - `optimize-cycle` starts `OptimizeCycleWorkflow` (workflow ids `optimize-cycle-<time>`)
   every `optimize.cycle_minutes` (15); the stored automation switch decides, each run,
@@ -20,7 +22,7 @@ All skip a tick while the previous run is still going (overlap SKIP).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -46,9 +48,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from vpp.activities.forecast import FORECAST_REFUSED
 from vpp.config import Settings
 from vpp.ml.forecast.messages import ForecastCycleInput, TrainForecastInput
-from vpp.ml.forecast.settings import forecast_settings
+from vpp.ml.forecast.registry import targets_without_champion
+from vpp.ml.forecast.settings import Target, forecast_settings
 from vpp.optimize.models import OptimizeCycleInput
 from vpp.optimize.settings import optimize_settings
+from vpp.store.database import mongo_client
 from vpp.workflows.forecast import ForecastCycleWorkflow, TrainForecastWorkflow
 from vpp.workflows.optimize import OptimizeCycleWorkflow
 
@@ -169,14 +173,26 @@ def all_definitions(settings: Settings) -> list[ScheduleDefinition]:
     return [d for factory in SCHEDULE_FACTORIES for d in factory(settings)]
 
 
+async def untrained_targets(settings: Settings) -> list[Target]:
+    """The forecast targets with no champion model in the registry yet."""
+    mongo = mongo_client(settings.mongo)
+    try:
+        db = mongo[settings.mongo.database]
+        return await targets_without_champion(db, forecast_settings(settings).targets)
+    finally:
+        await mongo.close()
+
+
 class Applied(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
 
 
-async def apply(client: Client, definitions: Sequence[ScheduleDefinition]) -> dict[str, Applied]:
+async def apply(
+    client: Client, definitions: Sequence[ScheduleDefinition], run_now: Collection[str] = ()
+) -> dict[str, Applied]:
     """Create each schedule, or replace the one already under its id; then start a run of
-    those that ask for one."""
+    those that ask for one on every apply, and of those in `run_now`."""
     outcome: dict[str, Applied] = {}
     for d in definitions:
         if await _exists(client, d.schedule_id):
@@ -189,7 +205,7 @@ async def apply(client: Client, definitions: Sequence[ScheduleDefinition]) -> di
             except ScheduleAlreadyRunningError:  # created concurrently
                 await _replace(client, d)
                 outcome[d.schedule_id] = Applied.UPDATED
-        if d.run_on_apply:
+        if d.run_on_apply or d.schedule_id in run_now:
             await client.get_schedule_handle(d.schedule_id).trigger()
     return outcome
 

@@ -16,16 +16,35 @@ schedules_app = typer.Typer(
 
 @schedules_app.command("apply")
 def apply_command() -> None:
-    """Create or update every schedule (idempotent), then describe them."""
-    from vpp.schedules import all_definitions, apply, describe
+    """Create or update every schedule (idempotent), start a forecast cycle now, and a
+    training if a forecast target has no champion model yet; then describe them."""
+    from pymongo.errors import PyMongoError
+
+    from vpp.schedules import (
+        FORECAST_TRAIN_SCHEDULE,
+        all_definitions,
+        apply,
+        describe,
+        untrained_targets,
+    )
     from vpp.temporal_client import connect_or_exit
 
     async def go() -> list[str]:
         settings = get_settings()
         client = await connect_or_exit(settings.temporal)
         definitions = all_definitions(settings)
-        outcome = await apply(client, definitions)
-        lines = [f"{sid}: {how.value}" for sid, how in outcome.items()]
+        lines = []
+        try:
+            untrained = await untrained_targets(settings)
+        except PyMongoError as exc:
+            # The schedules matter more than an early training: apply them anyway.
+            untrained = []
+            lines.append(f"{FORECAST_TRAIN_SCHEDULE}: model registry unreadable ({exc})")
+        outcome = await apply(client, definitions, {FORECAST_TRAIN_SCHEDULE} if untrained else ())
+        lines += [f"{sid}: {how.value}" for sid, how in outcome.items()]
+        if untrained:
+            names = ", ".join(t.value for t in untrained)
+            lines.append(f"{FORECAST_TRAIN_SCHEDULE}: started now, no champion model for {names}")
         return lines + await describe(client, [d.schedule_id for d in definitions])
 
     for line in asyncio.run(go()):

@@ -11,7 +11,7 @@ from bson import ObjectId
 from tests.integration.forecast_support import fdb
 from vpp.ml.forecast.documents import ModelMetrics
 from vpp.ml.forecast.models import make_forecaster
-from vpp.ml.forecast.registry import ModelNotFound, ModelRegistry
+from vpp.ml.forecast.registry import ModelNotFound, ModelRegistry, targets_without_champion
 from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
 from vpp.store.database import Database
 
@@ -60,9 +60,11 @@ async def test_pruning_keeps_the_newest_versions_and_the_champion(fdb: Database)
     name = "load_kw-seasonal_naive"
     assert await _store(registry, Target.LOAD, 5) == [1, 2, 3, 4, 5]
     await _store(registry, Target.PV, 3)
+    assert await targets_without_champion(fdb, list(Target)) == [Target.LOAD, Target.PV]
     champion = await registry.record(name, 2)
     assert champion is not None
     await registry.promote(champion)
+    assert await targets_without_champion(fdb, list(Target)) == [Target.PV]
 
     assert await registry.prune(name, keep=2) == [1, 3]
     assert await _versions(registry, Target.LOAD, name) == [5, 4, 2]
@@ -89,6 +91,16 @@ async def test_a_record_whose_file_is_gone_is_pruned_all_the_same(fdb: Database)
     await registry.bucket.delete(ObjectId(stale.file_id))
     assert await registry.prune(name, keep=2) == [1]
     assert await _files(registry, name) == [2, 3]
+
+
+async def test_only_a_crowned_forecast_model_counts_as_a_champion(scratch_db: Database) -> None:
+    models = scratch_db["models"]
+    await models.insert_one({"kind": "policy", "target": "load_kw", "champion": True})
+    await models.insert_one({"kind": "forecast", "target": "pv_kw", "champion": False})
+    assert await targets_without_champion(scratch_db, list(Target)) == [Target.LOAD, Target.PV]
+    await models.insert_one({"kind": "forecast", "target": "pv_kw", "champion": True})
+    assert await targets_without_champion(scratch_db, list(Target)) == [Target.LOAD]
+    assert await targets_without_champion(scratch_db, [Target.PV]) == []
 
 
 async def test_pruning_to_no_version_is_refused(fdb: Database) -> None:

@@ -14,9 +14,10 @@ from temporalio.client import (
     ScheduleActionExecutionStartWorkflow,
     ScheduleActionStartWorkflow,
 )
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from vpp.config import Settings, get_settings
+from vpp.ml.forecast.settings import Target
 from vpp.schedules import (
     FORECAST_CYCLE_SCHEDULE,
     FORECAST_TRAIN_SCHEDULE,
@@ -25,8 +26,10 @@ from vpp.schedules import (
     all_definitions,
     apply,
     describe,
+    untrained_targets,
 )
 from vpp.schedules_command import schedules_app
+from vpp.store.database import Database
 from vpp.temporal_client import connect
 
 IDS = [FORECAST_CYCLE_SCHEDULE, FORECAST_TRAIN_SCHEDULE, OPTIMIZE_CYCLE_SCHEDULE]
@@ -111,11 +114,52 @@ async def test_apply_twice_leaves_one_schedule_per_cycle(
     assert lines[2].startswith("optimize-cycle: OptimizeCycleWorkflow on vpp-ml, every 0:15:00")
 
 
-async def test_the_command_applies_and_describes(temporal: Client, settings: Settings) -> None:
+async def _apply_command(env: dict[str, str]) -> Result:
+    """`vpp schedules apply` with `env` over the test settings; it must succeed."""
     get_settings.cache_clear()
-    # The command runs its own event loop: give it a thread.
-    result = await asyncio.to_thread(CliRunner().invoke, schedules_app, ["apply"])
+    try:
+        # The command runs its own event loop: give it a thread.
+        result = await asyncio.to_thread(CliRunner().invoke, schedules_app, ["apply"], env=env)
+    finally:
+        get_settings.cache_clear()
     assert result.exit_code == 0, result.output
+    return result
+
+
+async def test_a_schedule_asked_to_run_now_starts_a_run(
+    temporal: Client, settings: Settings
+) -> None:
+    await apply(temporal, all_definitions(settings), run_now={FORECAST_TRAIN_SCHEDULE})
+    assert await _runs(temporal, FORECAST_TRAIN_SCHEDULE, at_least=1) == 1
+    assert await _runs(temporal, OPTIMIZE_CYCLE_SCHEDULE, at_least=1, within_s=1) == 0
+
+
+async def test_the_command_applies_and_trains_a_platform_without_models(
+    temporal: Client, settings: Settings, scratch_db: Database
+) -> None:
+    """Against a store whose registry is empty, as on a platform's first start."""
+    env = {"VPP_MONGO__DATABASE": scratch_db.name}
+    untrained = await untrained_targets(
+        settings.model_copy(
+            update={"mongo": settings.mongo.model_copy(update={"database": scratch_db.name})}
+        )
+    )
+    assert untrained == [Target.LOAD, Target.PV]
+    result = await _apply_command(env)
     assert "forecast-cycle: " in result.output
     assert "ForecastCycleWorkflow on vpp-ml" in result.output
+    assert "forecast-train: started now, no champion model for load_kw, pv_kw" in result.output
     assert sorted(await _ids(temporal)) == sorted(IDS)
+    assert await _runs(temporal, FORECAST_TRAIN_SCHEDULE, at_least=1) == 1
+
+
+async def test_the_command_applies_even_when_the_registry_is_unreachable(
+    temporal: Client,
+) -> None:
+    """A store that cannot be reached (a closed port) costs the early training only."""
+    env = {"VPP_MONGO__URI": "mongodb://127.0.0.1:9/"}
+    result = await _apply_command(env)
+    assert "forecast-train: model registry unreadable (" in result.output
+    assert "started now" not in result.output
+    assert sorted(await _ids(temporal)) == sorted(IDS)
+    assert await _runs(temporal, FORECAST_TRAIN_SCHEDULE, at_least=1, within_s=1) == 0

@@ -17,7 +17,7 @@ import contextlib
 import io
 import tarfile
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -220,3 +220,15 @@ class ModelRegistry:
         if target is not None:
             query["target"] = target.value
         return await ForecastModelRecord.find(query).sort("+name", "-version").to_list()
+
+
+async def targets_without_champion(db: Any, targets: Sequence[Target]) -> list[Target]:
+    """The targets no champion forecasts yet: a plain read of `models`, so a command can
+    ask without binding the documents."""
+    crowned = {
+        doc["target"]
+        async for doc in db[MODELS].find(
+            {"kind": "forecast", "champion": True}, {"target": 1, "_id": 0}
+        )
+    }
+    return [t for t in targets if t.value not in crowned]
