@@ -32,6 +32,7 @@ from vpp.config import get_settings
 from vpp.ml.forecast import history
 from vpp.ml.forecast.command import forecast_app
 from vpp.ml.forecast.documents import ForecastRecord, ModelMetrics
+from vpp.ml.forecast.ensemble import Ensemble
 from vpp.ml.forecast.messages import (
     ForecastCycleInput,
     ForecastCycleResult,
@@ -101,6 +102,30 @@ async def test_training_stores_every_candidate_and_promotes_the_best(
         assert record.darts_version
         assert set(homes) <= set(record.series_ids)
     assert await registry.champion(Target.PV) is None
+
+    # The ensemble took the LightGBM candidate trained just before it (one fit, not two):
+    # its member forecasts what the stored LightGBM forecasts, and its fit time counts it.
+    by_kind = {c.kind: c for c in choice.candidates}
+    ensemble, lgbm = by_kind[ModelKind.ENSEMBLE], by_kind[ModelKind.LIGHTGBM]
+    assert ensemble.adopted == [ModelKind.LIGHTGBM]
+    assert [c.kind for c in choice.candidates if c.adopted] == [ModelKind.ENSEMBLE]
+    assert ensemble.fit_s >= lgbm.fit_s
+    _, stored_ensemble = await registry.load(ensemble.name, ensemble.version)
+    _, stored_lgbm = await registry.load(lgbm.name, lgbm.version)
+    assert isinstance(stored_ensemble, Ensemble)
+    member = stored_ensemble.members[1]
+    assert member.kind is ModelKind.LIGHTGBM
+    end = result.plan.end
+    raw = await history.read_series(fdb, homes, [Target.LOAD.value], end - timedelta(days=17), end)
+    windows = [
+        SeriesWindow(h, end - timedelta(days=17), history.fill_gaps(raw[h]["load_kw"])[0])
+        for h in homes
+    ]
+    site = await read_site(fdb, end - timedelta(days=17), end)
+    for x, y in zip(
+        member.predict(windows, 24, site), stored_lgbm.predict(windows, 24, site), strict=True
+    ):
+        np.testing.assert_allclose(x.q50, y.q50)
     await _replay(handle, "train_forecast")
 
 

@@ -55,13 +55,14 @@ def _refuse(message: str) -> ApplicationError:
 class ForecastActivities:
     def __init__(self, db: Any, redis: Redis, settings: ForecastSettings) -> None:
         from vpp.ml.forecast.registry import ModelRegistry
-        from vpp.ml.forecast.service import ModelCache
+        from vpp.ml.forecast.service import FittedCandidates, ModelCache
 
         self.db = db
         self.redis = redis
         self.settings = settings
         self.registry = ModelRegistry(db)
         self.cache = ModelCache(self.registry)
+        self.fitted = FittedCandidates()
 
     def all(self) -> list[Callable[..., Any]]:
         return [
@@ -141,6 +142,7 @@ class ForecastActivities:
                     target=inp.target,
                     kind=inp.kind,
                     progress=progress,
+                    fitted=self.fitted,
                 )
             except (ForecastError, ValueError) as exc:
                 raise _refuse(f"{inp.kind.value} for {inp.target.value}: {exc}") from exc

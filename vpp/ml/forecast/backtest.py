@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from vpp.ml.forecast import metrics
 from vpp.ml.forecast.citylearn import DATA_START, WEATHER_CHANNELS, CityLearnYear
+from vpp.ml.forecast.ensemble import Ensemble
 from vpp.ml.forecast.models import (
     Forecaster,
     SeriesWindow,
@@ -124,9 +125,14 @@ def evaluate(
     settings: ForecastSettings,
     progress: ProgressFn | None = None,
     fit_progress: Callable[[float], None] | None = None,
+    reuse: Sequence[Evaluation] = (),
 ) -> Evaluation:
     """Fit `kind` on the hours before `plan.split` of every series, then forecast every
-    origin of the test and score it. All series must start at the same hour."""
+    origin of the test and score it. All series must start at the same hour.
+
+    `reuse`: evaluations of other kinds on these very series and plan. An ensemble adopts
+    their fitted models as its members instead of fitting them again, and its fit time
+    counts theirs, so the table still says what the ensemble costs on its own."""
     if not series:
         raise ValueError("no series to evaluate")
     start = series[0].start
@@ -137,12 +143,18 @@ def evaluate(
     if not origins:
         raise ValueError("no test origin with a full horizon")
     forecaster = make_forecaster(kind, target, settings)
+    reused_s = 0.0
+    if isinstance(forecaster, Ensemble):
+        if any(e.target is not target or e.origins != len(origins) for e in reuse):
+            raise ValueError("an evaluation to reuse is of another target or plan")
+        taken = forecaster.adopt([e.forecaster for e in reuse])
+        reused_s = sum(e.fit_s for e in reuse if e.forecaster in taken)
     t0 = time.perf_counter()
     if forecaster.is_global:
         cut = origins[0]
         train = [SeriesWindow(s.series_id, s.start, s.values[:cut]) for s in series]
         forecaster.fit(train, site, fit_progress)
-    fit_s = time.perf_counter() - t0
+    fit_s = time.perf_counter() - t0 + reused_s
 
     forecasts = np.zeros((len(series), len(origins), plan.horizon, 3))
     predict_s = 0.0

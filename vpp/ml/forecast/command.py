@@ -276,9 +276,10 @@ def train_command(
         for c in sorted(choice.candidates, key=lambda c: c.mase if c.mase is not None else 9.0):
             mark = "*" if c.name == choice.champion.name else " "
             mase = f"{c.mase:.3f}" if c.mase is not None else "-"
+            reused = f" ({', '.join(k.value for k in c.adopted)}'s reused)" if c.adopted else ""
             typer.echo(
                 f"{mark} {c.name:28s} v{c.version:<3d} MASE {mase}  MAE {c.mae:.3f}  "
-                f"cover80 {c.coverage_80:.2f}  fit {c.fit_s:.1f} s"
+                f"cover80 {c.coverage_80:.2f}  fit {c.fit_s:.1f} s{reused}"
             )
 
 

@@ -6,6 +6,10 @@ when the ensemble is, local ones forecast from each window as usual. Averaging t
 net on whole windows) cancels part of their errors; the averaged quantiles stay ordered
 because each member's are.
 
+A global member already fitted on the very series the ensemble is about to be fitted on
+(the candidate of its kind, fitted just before it in a backtest or a training) can be
+adopted instead of fitted again: the same seed on the same data fits the same model.
+
 Stored as the ensemble's description plus one sub-folder per member, each in its own
 `Forecaster.save` form, so the registry stores and loads it like any other model.
 """
@@ -41,6 +45,29 @@ class Ensemble(Forecaster):
         self.members: list[Forecaster] = [
             make_forecaster(kind, target, settings) for kind in settings.ensemble.members
         ]
+        self._adopted: list[Forecaster] = []
+
+    def adopt(self, fitted: Sequence[Forecaster]) -> list[Forecaster]:
+        """Take the fitted global forecasters of `fitted` whose kind is a member's (same
+        target and settings) as those members, so the next `fit` leaves them as they are;
+        returns the ones taken. The caller vouches that they were fitted on the series
+        that `fit` will be given."""
+        taken = []
+        for i, member in enumerate(self.members):
+            same = [
+                f
+                for f in fitted
+                if f.kind is member.kind
+                and f.is_global
+                and f.fitted
+                and f.target is self.target
+                and f.settings == self.settings
+            ]
+            if same:
+                self.members[i] = same[0]
+                taken.append(same[0])
+        self._adopted = taken
+        return taken
 
     @property
     def min_history_h(self) -> int:
@@ -53,7 +80,9 @@ class Ensemble(Forecaster):
         progress: Progress | None = None,
     ) -> FitReport:
         report = FitReport()
-        fitting = [m for m in self.members if m.is_global]
+        fitting = [m for m in self.members if m.is_global and m not in self._adopted]
+        # Adopted once: a later fit (other series) fits every member.
+        self._adopted = []
         for i, member in enumerate(fitting):
             part = progress_part(progress, i, len(fitting))
             done = member.fit(series, site, part)

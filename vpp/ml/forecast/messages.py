@@ -60,7 +60,9 @@ class CandidateResult(BaseModel):
     mase: float | None  # None when the naive made no error on the holdout
     mae: float
     coverage_80: float
-    fit_s: float
+    fit_s: float  # adopted members' fits included
+    # The members an ensemble took from the candidates trained before it, not fitting them.
+    adopted: list[ModelKind] = Field(default_factory=list)
 
 
 class PromoteInput(BaseModel):

@@ -88,6 +88,7 @@ def run_backtest(
                     plan=plan,
                     settings=settings,
                     progress=lambda _k, n: bar.update(n),
+                    reuse=results[target],
                 )
                 results[target].append(evaluation)
     echo(f"done in {time.perf_counter() - t0:.0f} s")

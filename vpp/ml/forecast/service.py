@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +21,7 @@ import numpy as np
 from pymongo import ReplaceOne
 
 from vpp.ml.forecast import history
-from vpp.ml.forecast.backtest import FLEET_ID, Plan, evaluate
+from vpp.ml.forecast.backtest import FLEET_ID, Evaluation, Plan, evaluate
 from vpp.ml.forecast.citylearn import WEATHER_CHANNELS
 from vpp.ml.forecast.documents import (
     FORECASTS,
@@ -28,6 +29,7 @@ from vpp.ml.forecast.documents import (
     ForecastRecord,
     ModelMetrics,
 )
+from vpp.ml.forecast.ensemble import Ensemble
 from vpp.ml.forecast.messages import (
     CandidateResult,
     ForecastBatchInput,
@@ -319,6 +321,56 @@ async def training_series(
     return series, site
 
 
+@dataclass(frozen=True)
+class FittedCandidate:
+    holdout: Evaluation  # fitted on the days before the holdout, and scored on it
+    full: Forecaster  # refitted on all days
+    refit_s: float
+
+
+class FittedCandidates:
+    """The candidates this process trained on the newest training data, by kind. A training
+    runs its candidates one after the other on the same data, and the ensemble's members
+    are candidates too: it adopts them rather than fitting each a second time (with the
+    default candidates, LightGBM's two fits). Kept for one digest of data and settings at a
+    time; a worker that did not train the members (another replica) fits them itself."""
+
+    def __init__(self) -> None:
+        self._digest = ""
+        self._by_kind: dict[ModelKind, FittedCandidate] = {}
+
+    def of(self, digest: str) -> list[FittedCandidate]:
+        return list(self._by_kind.values()) if digest == self._digest else []
+
+    def keep(self, digest: str, kind: ModelKind, fitted: FittedCandidate) -> None:
+        if digest != self._digest:
+            self._digest, self._by_kind = digest, {}
+        self._by_kind[kind] = fitted
+
+
+def training_digest(
+    target: Target,
+    settings: ForecastSettings,
+    plan: TrainingPlan,
+    series: Sequence[SeriesWindow],
+    site: SiteWindow | None,
+) -> str:
+    """Equal for two trainings only if they fit the same target with the same settings on
+    the same hours and values."""
+    h = hashlib.sha256()
+    h.update(f"{target.value}|{plan.holdout_start.isoformat()}|".encode())
+    h.update(settings.model_dump_json().encode())
+    for w in series:
+        h.update(f"|{w.series_id}|{w.start.isoformat()}|".encode())
+        h.update(np.ascontiguousarray(w.values, dtype=np.float64).tobytes())
+    if site is not None:
+        h.update(site.start.isoformat().encode())
+        for name in sorted(site.channels):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(site.channels[name], dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
 async def train_candidate(
     db: Any,
     registry: ModelRegistry,
@@ -328,12 +380,17 @@ async def train_candidate(
     target: Target,
     kind: ModelKind,
     progress: ProgressFn | None = None,
+    fitted: FittedCandidates | None = None,
 ) -> CandidateResult:
     """Measure `kind` on the plan's held-out days (fitted on the days before), refit it
-    on all days, and store it with those metrics."""
+    on all days, and store it with those metrics. With `fitted`, an ensemble adopts the
+    members trained on the same data before it, and the candidate is kept there for the
+    next."""
     series, site = await training_series(db, plan, target, settings)
     if not series:
         raise ValueError(f"no node has enough {target.value} history for training")
+    digest = "" if fitted is None else training_digest(target, settings, plan, series, site)
+    earlier = [] if fitted is None else fitted.of(digest)
     test = Plan(
         split=plan.holdout_start,
         horizon=settings.horizon_h,
@@ -364,14 +421,23 @@ async def train_candidate(
             settings=settings,
             progress=on_chunk,
             fit_progress=on_fit("fit (holdout)"),
+            reuse=[f.holdout for f in earlier],
         )
     )
     forecaster = evaluation.forecaster
     t0 = time.perf_counter()
+    reused_s = 0.0
+    adopted: list[ModelKind] = []
     if forecaster.is_global:
         forecaster = make_forecaster(kind, target, settings)
+        if isinstance(forecaster, Ensemble):
+            taken = forecaster.adopt([f.full for f in earlier])
+            reused_s = sum(f.refit_s for f in earlier if f.full in taken)
+            adopted = [f.kind for f in taken]
         await asyncio.to_thread(forecaster.fit, series, site, on_fit("fit (all days)"))
-    refit_s = time.perf_counter() - t0
+    refit_s = time.perf_counter() - t0 + reused_s
+    if fitted is not None:
+        fitted.keep(digest, kind, FittedCandidate(evaluation, forecaster, refit_s))
     mean = evaluation.mean()
     metrics = ModelMetrics(
         mae=mean.mae,
@@ -397,4 +463,5 @@ async def train_candidate(
         mae=mean.mae,
         coverage_80=mean.coverage_80,
         fit_s=metrics.fit_s,
+        adopted=adopted,
     )
