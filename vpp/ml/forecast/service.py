@@ -333,7 +333,9 @@ class FittedCandidates:
     runs its candidates one after the other on the same data, and the ensemble's members
     are candidates too: it adopts them rather than fitting each a second time (with the
     default candidates, LightGBM's two fits). Kept for one digest of data and settings at a
-    time; a worker that did not train the members (another replica) fits them itself."""
+    time, and only the global members of the ensemble until the ensemble has taken them, so
+    a worker does not hold models nothing will reuse; a worker that did not train the
+    members (another replica) fits them itself."""
 
     def __init__(self) -> None:
         self._digest = ""
@@ -342,10 +344,19 @@ class FittedCandidates:
     def of(self, digest: str) -> list[FittedCandidate]:
         return list(self._by_kind.values()) if digest == self._digest else []
 
-    def keep(self, digest: str, kind: ModelKind, fitted: FittedCandidate) -> None:
+    def keep(
+        self, digest: str, kind: ModelKind, fitted: FittedCandidate, settings: ForecastSettings
+    ) -> None:
         if digest != self._digest:
             self._digest, self._by_kind = digest, {}
-        self._by_kind[kind] = fitted
+        if kind is ModelKind.ENSEMBLE:
+            self._by_kind.clear()  # taken (or not wanted) by the only model that reuses them
+        elif kind in settings.ensemble.members and fitted.full.is_global:
+            self._by_kind[kind] = fitted
+
+    @property
+    def kinds(self) -> list[ModelKind]:
+        return list(self._by_kind)
 
 
 def training_digest(
@@ -437,7 +448,7 @@ async def train_candidate(
         await asyncio.to_thread(forecaster.fit, series, site, on_fit("fit (all days)"))
     refit_s = time.perf_counter() - t0 + reused_s
     if fitted is not None:
-        fitted.keep(digest, kind, FittedCandidate(evaluation, forecaster, refit_s))
+        fitted.keep(digest, kind, FittedCandidate(evaluation, forecaster, refit_s), settings)
     mean = evaluation.mean()
     metrics = ModelMetrics(
         mae=mean.mae,
