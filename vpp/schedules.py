@@ -192,7 +192,7 @@ async def apply(
     client: Client, definitions: Sequence[ScheduleDefinition], run_now: Collection[str] = ()
 ) -> dict[str, Applied]:
     """Create each schedule, or replace the one already under its id; then start a run of
-    those that ask for one on every apply, and of those in `run_now`."""
+    those that ask for one on every apply, and of those in `run_now`, unless paused."""
     outcome: dict[str, Applied] = {}
     for d in definitions:
         if await _exists(client, d.schedule_id):
@@ -206,7 +206,10 @@ async def apply(
                 await _replace(client, d)
                 outcome[d.schedule_id] = Applied.UPDATED
         if d.run_on_apply or d.schedule_id in run_now:
-            await client.get_schedule_handle(d.schedule_id).trigger()
+            handle = client.get_schedule_handle(d.schedule_id)
+            # A schedule an operator paused stays quiet: the server would run a trigger.
+            if not (await handle.describe()).schedule.state.paused:
+                await handle.trigger()
     return outcome
 
 

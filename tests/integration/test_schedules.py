@@ -126,6 +126,25 @@ async def _apply_command(env: dict[str, str]) -> Result:
     return result
 
 
+async def test_a_paused_schedule_is_not_run_by_applying(
+    temporal: Client, settings: Settings
+) -> None:
+    definitions = all_definitions(settings)
+    await apply(temporal, definitions)
+    assert await _runs(temporal, FORECAST_CYCLE_SCHEDULE, at_least=1) == 1
+    handle = temporal.get_schedule_handle(FORECAST_CYCLE_SCHEDULE)
+    for run in (await handle.describe()).info.running_actions:
+        assert isinstance(run, ScheduleActionExecutionStartWorkflow)
+        await temporal.get_workflow_handle(run.workflow_id).terminate("test: make room")
+    await handle.pause(note="an operator's pause")
+
+    await apply(temporal, definitions, run_now={FORECAST_CYCLE_SCHEDULE})
+    described = await handle.describe()
+    assert described.schedule.state.paused  # kept, as an operator set it
+    assert await _runs(temporal, FORECAST_CYCLE_SCHEDULE, at_least=2, within_s=2) == 1
+    assert described.info.num_actions_skipped_overlap == 0
+
+
 async def test_a_schedule_asked_to_run_now_starts_a_run(
     temporal: Client, settings: Settings
 ) -> None:
