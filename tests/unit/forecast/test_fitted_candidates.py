@@ -11,6 +11,10 @@ from vpp.ml.forecast.service import FittedCandidate, FittedCandidates
 from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
 
 
+def _kinds(fitted: FittedCandidates, digest: str) -> list[ModelKind]:
+    return [c.full.kind for c in fitted.of(digest)]
+
+
 def _candidate(kind: ModelKind, settings: ForecastSettings) -> FittedCandidate:
     forecaster = make_forecaster(kind, Target.LOAD, settings)
     holdout = Evaluation(kind, Target.LOAD, [], 1.0, 0.1, 0, forecaster, np.zeros((0, 0, 0, 3)))
@@ -24,12 +28,11 @@ def test_only_the_ensembles_global_members_are_kept_until_it_is_trained() -> Non
     for kind in (ModelKind.SEASONAL_NAIVE, ModelKind.LIGHTGBM, ModelKind.TIDE):
         fitted.keep("a", kind, _candidate(kind, settings), settings)
     # The naive fits nothing, TiDE is no member: neither is worth holding.
-    assert fitted.kinds == [ModelKind.LIGHTGBM]
-    assert [c.full.kind for c in fitted.of("a")] == [ModelKind.LIGHTGBM]
+    assert _kinds(fitted, "a") == [ModelKind.LIGHTGBM]
     assert fitted.of("b") == []  # other data or settings: nothing to adopt
 
     fitted.keep("a", ModelKind.ENSEMBLE, _candidate(ModelKind.ENSEMBLE, settings), settings)
-    assert fitted.kinds == []
+    assert _kinds(fitted, "a") == []
 
 
 def test_new_data_drops_what_was_kept_for_the_old() -> None:
@@ -38,4 +41,4 @@ def test_new_data_drops_what_was_kept_for_the_old() -> None:
     fitted.keep("a", ModelKind.LIGHTGBM, _candidate(ModelKind.LIGHTGBM, settings), settings)
     fitted.keep("b", ModelKind.TIDE, _candidate(ModelKind.TIDE, settings), settings)
     assert fitted.of("a") == []
-    assert fitted.kinds == []
+    assert _kinds(fitted, "b") == []  # TiDE is no member of the ensemble

@@ -354,10 +354,6 @@ class FittedCandidates:
         elif kind in settings.ensemble.members and fitted.full.is_global:
             self._by_kind[kind] = fitted
 
-    @property
-    def kinds(self) -> list[ModelKind]:
-        return list(self._by_kind)
-
 
 def training_digest(
     target: Target,
