@@ -69,7 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
         where = ", ".join(f"{k}={v}" for k, v in missing.items())
         raise pytest.UsageError(
             f"CityLearn 2022 data not found ({where}): the tests read shared/data/ beside "
-            "the checkout (the workspace's ../shared); clone the repository there"
+            "the checkout (the workspace's ../shared), or beside the local checkout it was "
+            "cloned from; clone the repository there or set those variables"
         )
 
 

@@ -16,11 +16,12 @@ from vpp.dispatch.settings import DispatchSettings
 from vpp.ml.forecast.settings import ForecastSettings
 from vpp.ml.rl.settings import RLSettings
 from vpp.optimize.settings import OptimizeSettings
+from vpp.shared_data import CITYLEARN, shared_data_dir
 
 LOOPBACK = "127.0.0.1"
-# The public datasets sit in `shared/` beside the checkout (see the README); an
-# absolute default so every process finds them whatever its working directory.
-SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The public datasets (`vpp.shared_data`): an absolute default so every process finds them
+# whatever its working directory.
+SHARED_DATA_DIR = shared_data_dir()
 
 
 class StackSettings(BaseModel):
@@ -136,7 +137,7 @@ class EdgeSimSettings(BaseModel):
     speed: float = Field(default=1.0, gt=0)
     first_node: int = Field(default=1, ge=1)
     buffer_size: int = Field(default=10_000, ge=1)
-    data_dir: Path = SHARED_DATA_DIR / "citylearn_2022"
+    data_dir: Path = SHARED_DATA_DIR / CITYLEARN
     mqtt_enabled: bool = True
     http_fallback_url: str = "http://127.0.0.1:8000/api/telemetry"
     status_port: int = 8101

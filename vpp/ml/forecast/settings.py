@@ -1,8 +1,8 @@
 """Settings of the forecasting: data, cycle, training and model hyperparameters.
 
 A section of the platform's `Settings` (`settings.forecast`, variables `VPP_FORECAST__...`,
-e.g. `VPP_FORECAST__CYCLE_MINUTES=5`). This module imports nothing of the platform, so
-`vpp.config` can import it.
+e.g. `VPP_FORECAST__CYCLE_MINUTES=5`). This module imports nothing of the platform but
+`vpp.shared_data`, so `vpp.config` can import it.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+
+from vpp.shared_data import CITYLEARN, shared_data_dir
 
 if TYPE_CHECKING:
     from vpp.config import Settings
@@ -155,9 +157,9 @@ class ExpSmoothingParams(BaseModel):
     num_samples: PositiveInt = 200
 
 
-# The public datasets sit in `shared/` beside the checkout (as `vpp.config` has it): an
-# absolute default, so every process finds them whatever its working directory.
-_CITYLEARN_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "citylearn_2022"
+# The public datasets (`vpp.shared_data`): an absolute default, so every process finds
+# them whatever its working directory.
+_CITYLEARN_DIR = shared_data_dir() / CITYLEARN
 
 
 class ForecastSettings(BaseModel):

@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Annotated, Self
 
 from pydantic import BaseModel, Field, model_validator
 
+from vpp.shared_data import CITYLEARN, shared_data_dir
+
 if TYPE_CHECKING:
     from vpp.config import Settings
 
-_CITYLEARN_DIR = Path(__file__).resolve().parents[4] / "shared" / "data" / "citylearn_2022"
+_CITYLEARN_DIR = shared_data_dir() / CITYLEARN
 _HYPERPARAMS = Path(__file__).resolve().parent / "hyperparams.yaml"
 
 Building = Annotated[int, Field(ge=1, le=17)]
