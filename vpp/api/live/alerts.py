@@ -44,6 +44,7 @@ from redis.exceptions import RedisError
 
 from vpp.api.live.broadcaster import Broadcaster, LiveBatch
 from vpp.api.live.cancellation import raise_if_cancelled
+from vpp.api.live.keyed import NewestQueue
 from vpp.bus.channels import RedisNames
 from vpp.config import IngestSettings
 from vpp.models import NodeStatus
@@ -84,6 +85,8 @@ __all__ = [
 
 # Alerts waiting for the store while it is away, at most; the oldest go first.
 MAX_UNSTORED = 10_000
+# Alerts held for a subscriber that falls behind; beyond it loses the oldest.
+ALERT_QUEUE_SIZE = 1_000
 STORE_RETRY_S = 5.0
 PRUNE_EVERY = timedelta(hours=1)
 
@@ -118,19 +121,6 @@ class Presence:
 
     online: bool
     since_ms: int
-
-
-class AlertQueue:
-    def __init__(self, maxsize: int = 1_000) -> None:
-        self._queue: asyncio.Queue[Alert] = asyncio.Queue(maxsize)
-
-    def put(self, alert: Alert) -> None:
-        if self._queue.full():
-            self._queue.get_nowait()
-        self._queue.put_nowait(alert)
-
-    async def get(self) -> Alert:
-        return await self._queue.get()
 
 
 def frequency_alert(
@@ -184,7 +174,7 @@ class AlertMonitor:
         self._scan_s = scan_s
         self._db = db
         self._retention = retention
-        self._queues: set[AlertQueue] = set()
+        self._queues: set[NewestQueue[Alert]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._always = False
         self._band = FreqStatus.NORMAL
@@ -207,8 +197,8 @@ class AlertMonitor:
             self._start()
 
     @contextlib.contextmanager
-    def subscribe(self) -> Iterator[AlertQueue]:
-        queue = AlertQueue()
+    def subscribe(self) -> Iterator[NewestQueue[Alert]]:
+        queue: NewestQueue[Alert] = NewestQueue(ALERT_QUEUE_SIZE)
         self._queues.add(queue)
         if not self._tasks:
             self._start()
