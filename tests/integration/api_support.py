@@ -122,7 +122,9 @@ def api_settings(settings: Settings) -> Settings:
     # A long aggregate cache, so "still cached" never races the expiry; tests that need
     # a fresh value delete the cache key, as its expiry would.
     ingest = settings.ingest.model_copy(update={"aggregate_cache_s": 120.0})
-    return settings.model_copy(update={"ingest": ingest})
+    # A forecast channel of this run's own, as the telemetry channels are (`names`).
+    forecast = settings.forecast.model_copy(update={"redis_channel": f"{RUN}:forecasts"})
+    return settings.model_copy(update={"ingest": ingest, "forecast": forecast})
 
 
 @pytest_asyncio.fixture(scope="session")

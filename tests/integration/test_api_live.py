@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -25,9 +26,14 @@ from tests.integration.api_support import (
     reading,
     ws_url,
 )
+from tests.integration.test_api_automation import forecast_doc
+from vpp.activities.forecast import ForecastActivities
 from vpp.api.state import ApiState
 from vpp.bus.channels import RedisNames
 from vpp.config import Settings
+from vpp.ml.forecast.documents import FORECASTS
+from vpp.ml.forecast.history import hour_floor
+from vpp.ml.forecast.messages import PublishInput
 from vpp.models import NodeStatus
 from vpp.store.live_state import LiveStateWriter, StatusUpdate, epoch_ms
 
@@ -234,3 +240,107 @@ async def test_a_reading_posted_over_http_reaches_live_subscribers(
         assert posted.status_code == 201
         message = await ws.receive("f")
         assert message["payload"]["data"]["telemetry"][0]["seq"] == 42
+
+
+FORECASTS_LIVE = (
+    "subscription($id: ID!, $target: ForecastTarget, $horizon: Int) "
+    "{ forecasts(seriesId: $id, target: $target, horizon: $horizon) "
+    "{ target cycleId model fallbackReason points { p50 } } }"
+)
+
+
+def _cycle_docs(cycle_id: str, node: str, q50: float, hour: datetime) -> list[dict[str, Any]]:
+    """What a cycle stores for `node`: its load by LightGBM, its PV by the naive fallback."""
+    load = forecast_doc(node, "load_kw", hour, [q50] * 24)
+    pv = forecast_doc(node, "pv_kw", hour, [q50 / 2] * 24)
+    pv |= {
+        "model_name": "seasonal_naive",
+        "model_version": None,
+        "model_kind": "seasonal_naive",
+        "fallback": True,
+        "fallback_reason": "no champion model for pv_kw in the registry",
+    }
+    return [d | {"cycle_id": cycle_id} for d in (load, pv)]
+
+
+async def test_forecasts_subscription_sends_the_stored_then_each_newer_cycle(
+    api: FastAPI, api_settings: Settings, tokens: Tokens
+) -> None:
+    """The cycle's own publishing activity (`forecast.publish_cycle`) sends what it stored
+    over Redis; the subscriber of a node gets that node's forecasts, each target's newest."""
+    state: ApiState = api.state.vpp
+    node, other = f"{RUN}-fc-live", f"{RUN}-fc-other"
+    hour = hour_floor(datetime.now(UTC))
+    publisher = ForecastActivities(state.db, state.redis, api_settings.forecast)
+
+    async def store_and_publish(docs: list[dict[str, Any]]) -> int:
+        await state.db[FORECASTS].insert_many(docs)
+        result = await publisher.publish_cycle(PublishInput(cycle_id=docs[0]["cycle_id"]))
+        return result.subscribers
+
+    stored = forecast_doc(node, "load_kw", hour, [1.0] * 24) | {"cycle_id": f"{RUN}-c1"}
+    await state.db[FORECASTS].insert_one(stored)
+    try:
+        async with graphql_ws(api_settings, await tokens.get("viewer")) as ws:
+            await ws.subscribe("fc", FORECASTS_LIVE, {"id": node, "horizon": 6})
+            first = (await ws.receive("fc"))["payload"]["data"]["forecasts"]
+            assert [(f["target"], f["cycleId"], f["model"]) for f in first] == [
+                ("LOAD", f"{RUN}-c1", "load_kw-lightgbm v1")
+            ]
+            assert [p["p50"] for p in first[0]["points"]] == [1.0] * 6  # horizon: 6 h
+
+            # The API process's one Redis subscription hears it.
+            assert await store_and_publish(_cycle_docs(f"{RUN}-c2", node, 2.0, hour)) == 1
+            second = (await ws.receive("fc"))["payload"]["data"]["forecasts"]
+            assert [(f["target"], f["cycleId"]) for f in second] == [
+                ("LOAD", f"{RUN}-c2"),
+                ("PV", f"{RUN}-c2"),
+            ]
+            assert second[0]["points"][0]["p50"] == 2.0
+            assert second[1]["model"] == "seasonal_naive"
+            assert second[1]["fallbackReason"] == "no champion model for pv_kw in the registry"
+
+            # Sent nothing: another node's cycle, a message that is not a cycle's, and the
+            # first cycle published again (older than what the subscriber has).
+            await store_and_publish(_cycle_docs(f"{RUN}-c3", other, 9.0, hour))
+            await state.redis.publish(api_settings.forecast.redis_channel, b"not a cycle")
+            await publisher.publish_cycle(PublishInput(cycle_id=f"{RUN}-c1"))
+            await store_and_publish(_cycle_docs(f"{RUN}-c4", node, 4.0, hour))
+            fourth = (await ws.receive("fc"))["payload"]["data"]["forecasts"]
+            assert [(f["cycleId"], f["points"][0]["p50"]) for f in fourth] == [
+                (f"{RUN}-c4", 4.0),
+                (f"{RUN}-c4", 2.0),
+            ]
+
+            # One target only: the PV of the next cycle; a series with no forecast: [].
+            await ws.subscribe("pv", FORECASTS_LIVE, {"id": node, "target": "PV"})
+            await ws.subscribe("none", FORECASTS_LIVE, {"id": f"{RUN}-fc-none"})
+            pv = (await ws.receive("pv"))["payload"]["data"]["forecasts"]
+            assert [(f["target"], f["cycleId"]) for f in pv] == [("PV", f"{RUN}-c4")]
+            assert (await ws.receive("none"))["payload"]["data"]["forecasts"] == []
+            assert state.live.forecasts.subscriber_count == 3
+    finally:
+        await state.db[FORECASTS].delete_many({"cycle_id": {"$regex": f"^{RUN}-c"}})
+    # The server lets go of the closed socket's subscriptions.
+    async with asyncio.timeout(TIMEOUT_S):
+        while state.live.forecasts.subscriber_count:  # noqa: ASYNC110 - a count, no event
+            await asyncio.sleep(0.05)
+
+
+async def test_forecasts_subscription_refuses_a_bad_series_or_horizon(
+    api: FastAPI, api_settings: Settings, tokens: Tokens
+) -> None:
+    state: ApiState = api.state.vpp
+    async with graphql_ws(api_settings, await tokens.get("viewer")) as ws:
+        for op, variables, field, says in (
+            ("id", {"id": "no spaces"}, "seriesId", "a node id is 1-64 letters, digits"),
+            ("h", {"id": "fleet", "horizon": 0}, "horizon", "between 1 and 168 hours, not 0"),
+        ):
+            await ws.subscribe(op, FORECASTS_LIVE, variables)
+            message = await ws.receive(op)
+            payload = message["payload"]
+            errors = payload if message["type"] == "error" else payload["errors"]
+            assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+            assert errors[0]["extensions"]["fields"][0]["field"] == field
+            assert says in errors[0]["message"]
+    assert state.live.forecasts.subscriber_count == 0

@@ -13,7 +13,6 @@ stay light.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,6 +25,7 @@ from temporalio.exceptions import ApplicationError
 from vpp.activities.heartbeat import heartbeating
 from vpp.ml.forecast.messages import (
     CandidateResult,
+    CycleForecasts,
     CyclePlan,
     ForecastBatchInput,
     ForecastBatchResult,
@@ -33,6 +33,7 @@ from vpp.ml.forecast.messages import (
     PlanCycleInput,
     PrepareTrainingInput,
     PromoteInput,
+    PublishedForecast,
     PublishInput,
     PublishResult,
     SyncHistoryInput,
@@ -190,29 +191,14 @@ class ForecastActivities:
         docs = await self.db[FORECASTS].find({"cycle_id": inp.cycle_id}, {"_id": 0}).to_list()
         if not docs:
             raise _refuse(f"cycle {inp.cycle_id} stored no forecast")
-        message = {
-            "cycle_id": inp.cycle_id,
-            "issued_at": docs[0]["issued_at"].isoformat(),
-            "start": docs[0]["start"].isoformat(),
-            "step_minutes": docs[0]["step_minutes"],
-            "forecasts": [
-                {
-                    k: d[k]
-                    for k in (
-                        "series_id",
-                        "target",
-                        "q10",
-                        "q50",
-                        "q90",
-                        "model_name",
-                        "model_version",
-                        "fallback",
-                        "fallback_reason",
-                    )
-                }
-                for d in docs
-            ],
-        }
+        first = docs[0]
+        message = CycleForecasts(
+            cycle_id=inp.cycle_id,
+            issued_at=first["issued_at"],
+            start=first["start"],
+            step_minutes=first["step_minutes"],
+            forecasts=[PublishedForecast.model_validate(d) for d in docs],
+        )
         channel = self.settings.redis_channel
-        subscribers = await self.redis.publish(channel, json.dumps(message))
+        subscribers = await self.redis.publish(channel, message.model_dump_json())
         return PublishResult(channel=channel, forecasts=len(docs), subscribers=int(subscribers))

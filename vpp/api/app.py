@@ -122,6 +122,7 @@ def create_app(
                 settings.ingest,
                 metrics,
                 aggregates=aggregates,
+                forecast_channel=settings.forecast.redis_channel,
                 options=live or LiveOptions(),
                 db=db,
                 alert_retention=timedelta(days=settings.mongo.telemetry_retention_days),

@@ -21,6 +21,7 @@ from vpp.graphql.types.forecast import (
     Forecast,
     ForecastAccuracy,
     ForecastMetrics,
+    Horizon,
     Model,
 )
 from vpp.graphql.types.node import Node
@@ -173,10 +174,7 @@ async def resolve_forecasts(
     info: Info[Context, None],
     series_id: strawberry.ID = FLEET_ID,
     target: Target | None = None,
-    horizon: Annotated[
-        int | None,
-        strawberry.argument(description="Only the steps within this many hours (1-168)"),
-    ] = None,
+    horizon: Horizon = None,
 ) -> list[Forecast]:
     found = await forecast_service.latest_forecasts(
         info.context.state.db, str(series_id), target, horizon

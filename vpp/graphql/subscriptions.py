@@ -1,6 +1,7 @@
 """Subscriptions (graphql-transport-ws), fed by the process's shared live feeds:
 telemetry (one node, a list, or the fleet; one message per stored batch), aggregate
-(pushed when it changes), alerts (grid frequency out of band, nodes going offline).
+(pushed when it changes), alerts (grid frequency out of band, nodes going offline),
+dispatch progress, and forecasts (the stored ones, then each cycle's as it is published).
 
 A subscription ends with UNAUTHENTICATED once the token it was opened with has expired;
 the client reconnects with a fresh one.
@@ -20,10 +21,17 @@ from vpp.graphql.permissions import IsViewer
 from vpp.graphql.types.aggregate import Aggregate
 from vpp.graphql.types.alert import Alert
 from vpp.graphql.types.dispatch import DispatchProgress
+from vpp.graphql.types.forecast import Forecast, Horizon
 from vpp.graphql.types.telemetry import Telemetry
+from vpp.ml.forecast.documents import FLEET_SERIES
+from vpp.ml.forecast.settings import Target
+from vpp.services import forecasts as forecast_service
 from vpp.services.aggregate import normalise_scope
 from vpp.services.dispatch import check_dispatch_id
 from vpp.services.errors import InvalidInputError
+from vpp.services.forecasts import ForecastView
+
+FLEET_ID = strawberry.ID(FLEET_SERIES)
 
 
 def _node_scope(
@@ -127,6 +135,45 @@ async def subscribe_dispatch_progress(
         gauge.dec()
 
 
+async def subscribe_forecasts(
+    info: Info[Context, None],
+    series_id: strawberry.ID = FLEET_ID,
+    target: Target | None = None,
+    horizon: Horizon = None,
+) -> AsyncGenerator[list[Forecast], None]:
+    series = str(series_id)
+    forecast_service.check_forecast_request(series, horizon)
+    state = info.context.state
+    gauge = state.metrics.subscriptions.labels("forecasts")
+    gauge.inc()
+    try:
+        # Listening before reading: a cycle published in between is not missed.
+        with state.live.forecasts.subscribe(series) as queue:
+            stored = await forecast_service.latest_forecasts(state.db, series, target)
+            newest = {v.target: v for v in stored}
+            yield _forecasts(newest, horizon)
+            while True:
+                fresh = [
+                    v
+                    for v in await queue.get()
+                    if (target is None or v.target is target)
+                    and (v.target not in newest or v.issued_at > newest[v.target].issued_at)
+                ]
+                if not fresh:
+                    continue
+                _check_token(info)
+                newest.update((v.target, v) for v in fresh)
+                yield _forecasts(newest, horizon)
+    finally:
+        gauge.dec()
+
+
+def _forecasts(newest: dict[Target, ForecastView], horizon: int | None) -> list[Forecast]:
+    """Every target's newest forecast, in the order the `forecasts` query gives them."""
+    views = [newest[t] for t in Target if t in newest]
+    return [Forecast.from_view(v if horizon is None else v.within(horizon)) for v in views]
+
+
 @strawberry.type
 class Subscription:
     telemetry: AsyncGenerator[list[Telemetry], None] = strawberry.subscription(
@@ -146,6 +193,13 @@ class Subscription:
         permission_classes=[IsViewer],
         description="A dispatch's progress as its workflows report it (node changes per "
         "shard, then its status); read `dispatch` first for the state so far",
+    )
+    forecasts: AsyncGenerator[list[Forecast], None] = strawberry.subscription(
+        resolver=subscribe_forecasts,
+        permission_classes=[IsViewer],
+        description="The newest forecast of each target (or of one) for a node or the fleet: "
+        "those stored (none: an empty list), then all of them again each time a forecast "
+        "cycle publishes a newer one",
     )
     alerts: AsyncGenerator[Alert, None] = strawberry.subscription(
         resolver=subscribe_alerts,

@@ -32,6 +32,7 @@ from redis.asyncio import Redis
 from vpp.bus.channels import RedisNames
 from vpp.ml.forecast.documents import BACKTESTS, FLEET_SERIES, FORECASTS, MODELS, BacktestRun
 from vpp.ml.forecast.history import hour_floor
+from vpp.ml.forecast.messages import CycleForecasts, PublishedForecast
 from vpp.ml.forecast.settings import Target
 from vpp.models import NodeKind
 from vpp.optimize.fleet import NodeForecast
@@ -63,10 +64,38 @@ class ForecastView:
     model_version: int | None
     fallback_reason: str | None
 
+    @classmethod
+    def published(cls, cycle: CycleForecasts, f: PublishedForecast) -> ForecastView:
+        """One forecast of a cycle's live message (`vpp.api.live.forecasts`)."""
+        return cls(
+            series_id=f.series_id,
+            target=f.target,
+            cycle_id=cycle.cycle_id,
+            issued_at=cycle.issued_at,
+            start=cycle.start,
+            step_minutes=cycle.step_minutes,
+            q10=f.q10,
+            q50=f.q50,
+            q90=f.q90,
+            model_name=f.model_name,
+            model_version=f.model_version,
+            fallback_reason=f.fallback_reason if f.fallback else None,
+        )
+
     def within(self, hours: int) -> ForecastView:
         """The steps that start less than `hours` after the first."""
         steps = -(-hours * 60 // self.step_minutes)  # ceil: a partial step still starts inside
         return replace(self, q10=self.q10[:steps], q50=self.q50[:steps], q90=self.q90[:steps])
+
+
+def check_forecast_request(series_id: str, horizon_h: int | None) -> None:
+    """A node id or `fleet`, and a horizon of 1 to `MAX_HORIZON_H` hours if any."""
+    if series_id != FLEET_SERIES:
+        check_node_id(series_id, "seriesId")
+    if horizon_h is not None and not 1 <= horizon_h <= MAX_HORIZON_H:
+        raise InvalidInputError.for_field(
+            "horizon", f"must be between 1 and {MAX_HORIZON_H} hours, not {horizon_h}"
+        )
 
 
 async def latest_forecasts(
@@ -74,12 +103,7 @@ async def latest_forecasts(
 ) -> list[ForecastView]:
     """The newest forecast of each target (or of one) for a node or `fleet`; with
     `horizon_h`, only its steps that start within that many hours of its first."""
-    if series_id != FLEET_SERIES:
-        check_node_id(series_id, "seriesId")
-    if horizon_h is not None and not 1 <= horizon_h <= MAX_HORIZON_H:
-        raise InvalidInputError.for_field(
-            "horizon", f"must be between 1 and {MAX_HORIZON_H} hours, not {horizon_h}"
-        )
+    check_forecast_request(series_id, horizon_h)
     targets = [target] if target is not None else list(Target)
     found = []
     for t in targets:

@@ -1,7 +1,7 @@
 """The process's live feeds, created by the app's lifespan and shared by all clients:
-one Redis pub/sub connection (`RedisListener`) feeding the telemetry broadcaster and the
-dispatch progress hub, plus the aggregate pollers and the alert monitor (which, given the
-store, watches from the start and stores every alert)."""
+one Redis pub/sub connection (`RedisListener`) feeding the telemetry broadcaster, the
+dispatch progress hub and the forecast feed, plus the aggregate pollers and the alert
+monitor (which, given the store, watches from the start and stores every alert)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import timedelta
 from vpp.api.live.aggregate_feeds import AggregateFeeds
 from vpp.api.live.alerts import AlertMonitor
 from vpp.api.live.broadcaster import Broadcaster
+from vpp.api.live.forecasts import ForecastFeed
 from vpp.api.live.listener import RedisListener
 from vpp.api.live.progress import ProgressHub
 from vpp.api.metrics import ApiMetrics
@@ -44,6 +45,7 @@ class LiveHub:
         metrics: ApiMetrics,
         *,
         aggregates: AggregateReader,
+        forecast_channel: str,
         options: LiveOptions = LiveOptions(),
         db: Database | None = None,
         alert_retention: timedelta = timedelta(days=30),
@@ -53,6 +55,8 @@ class LiveHub:
         self.progress = ProgressHub(queue_size=options.queue_size)
         self.listener.on_channel(self.telemetry.channel, self.telemetry.on_message)
         self.listener.on_pattern(self.progress.pattern, self.progress.on_message)
+        self.forecasts = ForecastFeed(forecast_channel)
+        self.listener.on_channel(self.forecasts.channel, self.forecasts.on_message)
         self.aggregates = AggregateFeeds(aggregates, poll_s=options.aggregate_poll_s)
         self.alerts = AlertMonitor(
             redis,

@@ -4,6 +4,7 @@ flexibility envelope."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 import strawberry
 
@@ -21,6 +22,11 @@ strawberry.enum(ModelKind, name="ForecastModelKind", description="A kind of fore
 
 # The design's accuracy target: MASE against the seasonal naive.
 MASE_TARGET = 0.8
+
+# The `horizon` argument of the `forecasts` query and subscription.
+Horizon = Annotated[
+    int | None, strawberry.argument(description="Only the steps within this many hours (1-168)")
+]
 
 
 @strawberry.type(description="One forecast step: the median and the 80 % band")

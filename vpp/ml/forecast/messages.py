@@ -148,6 +148,30 @@ class PublishInput(BaseModel):
     cycle_id: str
 
 
+class PublishedForecast(BaseModel):
+    """One stored forecast as the live channel carries it."""
+
+    series_id: str
+    target: Target
+    q10: list[float]
+    q50: list[float]
+    q90: list[float]
+    model_name: str
+    model_version: int | None = None
+    fallback: bool = False
+    fallback_reason: str | None = None
+
+
+class CycleForecasts(BaseModel):
+    """The live channel's message: every forecast one cycle stored, all from one origin."""
+
+    cycle_id: str
+    issued_at: AwareDatetime
+    start: AwareDatetime
+    step_minutes: int = Field(ge=1)
+    forecasts: list[PublishedForecast]
+
+
 class PublishResult(BaseModel):
     channel: str
     forecasts: int
