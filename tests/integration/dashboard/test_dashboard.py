@@ -17,9 +17,11 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.integration.dashboard.conftest import fleet_ids
 from tests.integration.test_api_automation import forecast_doc
+from vpp.activities.forecast import ForecastActivities
 from vpp.api.state import ApiState
 from vpp.edge_sim.fleet import Fleet
 from vpp.ml.forecast.documents import FORECASTS
+from vpp.ml.forecast.messages import PublishInput
 from vpp.optimize.documents import AUTOMATION, DECISIONS, SWITCH_ID, DecisionRecord
 from vpp.optimize.models import GuardChange, GuardRule
 from vpp.store.documents import ALERTS
@@ -379,7 +381,8 @@ async def test_the_alerts_page_lists_stored_alerts_under_the_live_ones(
 async def test_a_node_page_draws_the_nodes_newest_forecasts(
     context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path, api: FastAPI
 ) -> None:
-    """The node's load and PV forecasts, as the Forecasts page draws them, with the model."""
+    """The node's load and PV forecasts, as the Forecasts page draws them, with the model;
+    a newer cycle's, published by the cycle's activity, replace them without a reload."""
     state: ApiState = api.state.vpp
     node = fleet_ids()[1]
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -396,5 +399,16 @@ async def test_a_node_page_draws_the_nodes_newest_forecasts(
         await expect(page.get_by_test_id("forecast-load")).to_contain_text("load_kw-lightgbm v1")
         await expect(page.get_by_test_id("forecast-pv")).to_contain_text("pv_kw-lightgbm v1")
         await page.screenshot(path=str(screenshots / "node-forecast.png"), full_page=True)
+
+        newer = forecast_doc(node, "load_kw", hour, [2.0] * 24)
+        newer |= {"cycle_id": f"{newer['cycle_id']}-next", "model_version": 2}
+        await state.db[FORECASTS].insert_one(newer)
+        publisher = ForecastActivities(state.db, state.redis, state.settings.forecast)
+        await publisher.publish_cycle(PublishInput(cycle_id=newer["cycle_id"]))
+        # Pushed within a second; well within the 30 s the page reads its node data again.
+        await expect(page.get_by_test_id("forecast-load")).to_contain_text(
+            "load_kw-lightgbm v2", timeout=10_000
+        )
+        await expect(page.get_by_test_id("forecast-pv")).to_contain_text("pv_kw-lightgbm v1")
     finally:
         await state.db[FORECASTS].delete_many({"series_id": node})

@@ -1,6 +1,6 @@
 import { useMemo, useState } from "preact/hooks";
 import { Chart } from "../lib/Chart";
-import { useLoad, useQuery, useServices } from "../lib/context";
+import { useLoad, useQuery, useServices, useSubscription } from "../lib/context";
 import { columns, label, metricColumns, num, power, time } from "../lib/format";
 import { allNodes } from "./Fleet";
 import { ErrorNote, Kpi, Loading } from "./shared";
@@ -62,8 +62,8 @@ interface Accuracy {
   models: string[];
 }
 
-export const FORECAST_FIELDS = "seriesId target cycleId issuedAt model fallbackReason points { at p10 p50 p90 }";
-export const FORECASTS = `query($id: ID!) { forecasts(seriesId: $id) { ${FORECAST_FIELDS} } }`;
+const FORECAST_FIELDS = "seriesId target cycleId issuedAt model fallbackReason points { at p10 p50 p90 }";
+const LIVE_FORECASTS = `subscription($id: ID!) { forecasts(seriesId: $id) { ${FORECAST_FIELDS} } }`;
 const MODELS = `query { models(kind: "forecast", last: 20) { name version kind target champion trainedAt metrics { name value } } }`;
 const FLEX = `query($kind: NodeKind) { flexibility(kind: $kind) { nodes chargeKw dischargeKw chargeKwh dischargeKwh chargeHours dischargeHours computedAt forecastNodes hours { at upKw downKw netLoadKw } } }`;
 const ACCURACY_FIELDS = "target forecasts fallbacks points mae mase coverage80 meetsTarget models";
@@ -154,11 +154,25 @@ function AccuracyTable({ rows, days }: { rows: Accuracy[]; days: number }) {
   );
 }
 
+/** A series' newest forecasts: those stored, then each forecast cycle's as it is published. */
+export function useLiveForecasts(series: string): { data: Forecast[] | null; error: string | null } {
+  const [state, setState] = useState<{ series: string; data: Forecast[] | null; error: string | null }>({ series, data: null, error: null });
+  useSubscription<{ forecasts: Forecast[] }>(
+    LIVE_FORECASTS,
+    { id: series },
+    ({ forecasts }) => setState({ series, data: forecasts, error: null }),
+    [series],
+    (error) => setState((s) => ({ ...s, series, error })),
+  );
+  // Until the new series' first message, not the previous series' forecasts.
+  return state.series === series ? state : { data: null, error: null };
+}
+
 export function ForecastsPage() {
   const { api } = useServices();
   const [series, setSeries] = useState("fleet");
   const nodes = useLoad(() => allNodes((q, v) => api.query(q, v)), []);
-  const forecasts = useQuery<{ forecasts: Forecast[] }>(FORECASTS, { id: series }, [series], 60_000);
+  const forecasts = useLiveForecasts(series);
   const [days, setDays] = useState(1);
   const accuracy = useQuery<{ load: Accuracy; pv: Accuracy }>(ACCURACY, { id: series, days }, [series, days], 300_000);
   const models = useQuery<{ models: Model[] }>(MODELS, {}, []);
@@ -212,11 +226,11 @@ export function ForecastsPage() {
       <ErrorNote error={forecasts.error ? `Forecasts not available: ${forecasts.error}` : null} />
       {forecasts.data === null && !forecasts.error ? (
         <Loading what="forecasts" />
-      ) : forecasts.data && forecasts.data.forecasts.length === 0 ? (
+      ) : forecasts.data && forecasts.data.length === 0 ? (
         <p class="note">No forecast for {series === "fleet" ? "the fleet" : series} yet: the forecast cycle has not run for it.</p>
       ) : (
         <div class="charts">
-          {(forecasts.data?.forecasts ?? []).map((fc) => (
+          {(forecasts.data ?? []).map((fc) => (
             <ForecastChart key={fc.target} forecast={fc} />
           ))}
         </div>

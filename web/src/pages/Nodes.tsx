@@ -4,7 +4,7 @@ import { Chart } from "../lib/Chart";
 import { useLoad, useQuery, useServices, useSubscription } from "../lib/context";
 import { ago, columns, label, num, power, time, withGaps } from "../lib/format";
 import { allNodes, type NodeRow } from "./Fleet";
-import { FORECAST_FIELDS, ForecastChart, type Forecast } from "./Forecasts";
+import { ForecastChart, type Forecast, useLiveForecasts } from "./Forecasts";
 import { AlertList, ErrorNote, Loading, Online, StatusPill, TableHead } from "./shared";
 
 export function NodesPage() {
@@ -108,7 +108,6 @@ const NODE = `query($id: ID!, $from: DateTime!, $to: DateTime!, $bucket: Bucket!
     buckets { start count powerKw { avg min max } soc { avg min max } } }
   dispatchLog(dcId: $id, last: 20) { commandId dispatchId action params { kw durationS } issuedBy timestamp status attempts appliedKw measuredKw reason }
   alertHistory(first: ${NODE_ALERTS}, dcId: $id) { edges { node { ${ALERT_FIELDS} } } }
-  forecasts(seriesId: $id) { ${FORECAST_FIELDS} }
 }`;
 
 const LIVE = `subscription($id: ID!) { telemetry(dcId: $id) { timestamp soc powerKw freq } }`;
@@ -122,8 +121,8 @@ export function NodePage({ dcId }: { dcId: string }) {
     telemetryRange: { buckets: Bucket[] };
     dispatchLog: Command[];
     alertHistory: { edges: { node: Alert }[] };
-    forecasts: Forecast[];
   }>(NODE, rangeVars(dcId, range), [dcId, range.key], 30_000);
+  const forecasts = useLiveForecasts(dcId);
   void api;
 
   useSubscription<{ telemetry: { timestamp: string; soc: number; powerKw: number }[] }>(
@@ -210,7 +209,8 @@ export function NodePage({ dcId }: { dcId: string }) {
           spanGaps={false}
         />
       </div>
-      <NodeForecasts home={node?.kind === "HOME_DER"} forecasts={answer.data?.forecasts ?? null} />
+      <ErrorNote error={forecasts.error ? `Forecasts not available: ${forecasts.error}` : null} />
+      <NodeForecasts home={node?.kind === "HOME_DER"} forecasts={forecasts.data} />
       <h2>Commands</h2>
       <CommandTable commands={answer.data?.dispatchLog ?? []} />
       <h2>Alerts</h2>
