@@ -210,12 +210,18 @@ class FlexibilityHour:
 @strawberry.type(description="What the online batteries can do now, from their state of charge")
 class Flexibility:
     nodes: int
-    charge_kw: float
-    discharge_kw: float
-    charge_kwh: float
-    discharge_kwh: float
-    charge_hours: float | None
-    discharge_hours: float | None
+    charge_kw: float = strawberry.field(
+        description="Rated kW of the batteries below the SOC ceiling: before the guard's kW "
+        "limits (the hourly envelope applies them)"
+    )
+    discharge_kw: float = strawberry.field(
+        description="Rated kW of the batteries above the SOC floor: before the guard's kW "
+        "limits and zero export (the hourly envelope applies them)"
+    )
+    charge_kwh: float = strawberry.field(description="Room below the SOC ceiling, kWh")
+    discharge_kwh: float = strawberry.field(description="Energy above the SOC floor, kWh")
+    charge_hours: float | None = strawberry.field(description="chargeKwh at chargeKw")
+    discharge_hours: float | None = strawberry.field(description="dischargeKwh at dischargeKw")
     computed_at: datetime
     forecast_nodes: int = strawberry.field(
         description="Of the nodes, those whose load and PV forecasts feed the hourly envelope"

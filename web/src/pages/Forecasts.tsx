@@ -195,13 +195,15 @@ export function ForecastsPage() {
             <option value="EDGE_DC">Data centres</option>
           </select>
         </label>
-        <span class="muted small">homes self-consume until called, and give no more than their forecast net load (zero export)</span>
+        <span class="muted small">
+          rated kW before the guard's limits; the hours below apply them: homes self-consume until called, and give no more than their forecast net load (zero export)
+        </span>
       </div>
       <ErrorNote error={flex.error ? `Flexibility not available: ${flex.error}` : null} />
       {f ? (
         <div class="kpis" data-testid="flexibility">
-          <Kpi title="Can charge" value={power(f.chargeKw)} sub={`${num(f.chargeKwh, 0, "kWh")} · ${f.chargeHours === null ? "–" : num(f.chargeHours, 1, "h")}`} />
-          <Kpi title="Can discharge" value={power(f.dischargeKw)} sub={`${num(f.dischargeKwh, 0, "kWh")} · ${f.dischargeHours === null ? "–" : num(f.dischargeHours, 1, "h")}`} />
+          <Kpi title="Rated charge now" value={power(f.chargeKw)} sub={`${num(f.chargeKwh, 0, "kWh")} of room · ${f.chargeHours === null ? "–" : num(f.chargeHours, 1, "h")}`} />
+          <Kpi title="Rated discharge now" value={power(f.dischargeKw)} sub={`${num(f.dischargeKwh, 0, "kWh")} stored · ${f.dischargeHours === null ? "–" : num(f.dischargeHours, 1, "h")}`} />
           <Kpi title="Online batteries" value={String(f.nodes)} sub={`as of ${time(f.computedAt)}`} />
         </div>
       ) : flex.error ? null : (
