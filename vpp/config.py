@@ -42,6 +42,9 @@ class TemporalSettings(BaseModel):
     namespace: str = "vpp"
     io_task_queue: str = "vpp-io"
     ml_task_queue: str = "vpp-ml"
+    # The trainings' own queue (forecast models, policies), polled by the ML worker with its
+    # own activity slot: a training, hours of CPU, never holds a slot the cycles need.
+    ml_train_task_queue: str = "vpp-ml-train"
 
     @property
     def address(self) -> str:

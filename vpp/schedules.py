@@ -118,7 +118,7 @@ def forecast_schedules(settings: Settings) -> list[ScheduleDefinition]:
             TrainForecastWorkflow.run,
             TrainForecastInput(),
             id=FORECAST_TRAIN_SCHEDULE,
-            task_queue=queue,
+            task_queue=settings.temporal.ml_train_task_queue,
             run_timeout=TRAIN_RUN_TIMEOUT,
             retry_policy=TRAIN_RETRY,
         ),

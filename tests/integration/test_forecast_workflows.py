@@ -28,7 +28,7 @@ from tests.integration.forecast_support import (
     redis,
     temporal,
 )
-from vpp.config import get_settings
+from vpp.config import Settings, get_settings
 from vpp.ml.forecast import history
 from vpp.ml.forecast.command import forecast_app
 from vpp.ml.forecast.documents import ForecastRecord, ModelMetrics
@@ -47,6 +47,7 @@ from vpp.models import NodeKind
 from vpp.store.database import Database
 from vpp.store.documents import GeoPoint, NodeSpec
 from vpp.store.nodes import register_nodes
+from vpp.workers.ml import MlClients, build_ml_workers
 from vpp.workflows.forecast import ForecastCycleWorkflow, TrainForecastWorkflow
 
 __all__ = ["fdb", "forecast", "homes", "ml_queue", "redis", "temporal"]
@@ -262,8 +263,9 @@ async def test_a_cycle_forecasts_nodes_and_fleet_and_falls_back_without_a_model(
 async def test_a_refused_training_is_one_line_from_the_command(
     ml_queue: str, homes: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`vpp forecast train` with too few days: the activity's reason, exit 1, no traceback."""
-    monkeypatch.setenv("VPP_TEMPORAL__ML_TASK_QUEUE", ml_queue)
+    """`vpp forecast train` with too few days: the activity's reason, exit 1, no traceback.
+    The command starts it on the training queue; here the test's worker polls that."""
+    monkeypatch.setenv("VPP_TEMPORAL__ML_TRAIN_TASK_QUEUE", ml_queue)
     get_settings.cache_clear()
     try:
         # The command runs its own event loop: give it a thread.
@@ -278,3 +280,53 @@ async def test_a_refused_training_is_one_line_from_the_command(
     assert "error: " in result.output
     assert "3 training days leave 1 before the 2 held out" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_trainings_run_on_their_own_queue_beside_the_cycles(
+    *,
+    settings: Settings,
+    temporal: Client,
+    fdb: Database,
+    redis: Redis,
+    homes: list[str],
+    forecast: ForecastSettings,
+) -> None:
+    """The ML worker's cycles' worker does not take up a training, so a training never holds
+    a slot a cycle needs; the trainings' worker runs it, its activities on its own queue."""
+    run = uuid.uuid4().hex[:8]
+    cycle_queue, training_queue = f"test-ml-{run}", f"test-ml-train-{run}"
+    cycles, training = build_ml_workers(
+        temporal,
+        settings,
+        MlClients(mongo=fdb.client, db=fdb, redis=redis),
+        task_queue=cycle_queue,
+        training_queue=training_queue,
+        forecast=forecast,
+    )
+    trained = await temporal.start_workflow(
+        TrainForecastWorkflow.run,
+        TrainForecastInput(targets=[Target.LOAD], candidates=[ModelKind.SEASONAL_NAIVE]),
+        id=f"test-forecast-train-queue-{run}",
+        task_queue=training_queue,
+    )
+    async with cycles:
+        cycle: ForecastCycleResult = await temporal.execute_workflow(
+            ForecastCycleWorkflow.run,
+            ForecastCycleInput(node_ids=homes),
+            id=f"test-forecast-cycle-queue-{run}",
+            task_queue=cycle_queue,
+        )
+        assert cycle.written == 2 * len(homes) + 2
+        # Nothing polled the training's queue while the cycle ran: not even its first task.
+        events = [e async for e in trained.fetch_history_events()]
+        assert not any(e.HasField("workflow_task_started_event_attributes") for e in events)
+    async with training, asyncio.timeout(120):
+        result: TrainForecastResult = await trained.result()
+    assert [c.kind for c in result.choices[0].candidates] == [ModelKind.SEASONAL_NAIVE]
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        async for e in trained.fetch_history_events()
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert scheduled
+    assert {a.task_queue.name for a in scheduled} == {training_queue}

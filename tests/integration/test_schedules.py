@@ -100,6 +100,7 @@ async def test_apply_twice_leaves_one_schedule_per_cycle(
     train = await temporal.get_schedule_handle(FORECAST_TRAIN_SCHEDULE).describe()
     assert isinstance(train.schedule.action, ScheduleActionStartWorkflow)
     assert train.schedule.action.workflow == "TrainForecastWorkflow"
+    assert train.schedule.action.task_queue == settings.temporal.ml_train_task_queue
     assert [c.hour[0].start for c in train.schedule.spec.calendars] == [2]
 
     optimize = await temporal.get_schedule_handle(OPTIMIZE_CYCLE_SCHEDULE).describe()
@@ -110,7 +111,9 @@ async def test_apply_twice_leaves_one_schedule_per_cycle(
 
     lines = await describe(temporal, IDS)
     assert lines[0].startswith("forecast-cycle: ForecastCycleWorkflow on vpp-ml, every 0:15:00")
-    assert lines[1].startswith("forecast-train: TrainForecastWorkflow on vpp-ml, daily at 02:30")
+    assert lines[1].startswith(
+        "forecast-train: TrainForecastWorkflow on vpp-ml-train, daily at 02:30"
+    )
     assert lines[2].startswith("optimize-cycle: OptimizeCycleWorkflow on vpp-ml, every 0:15:00")
 
 

@@ -1,10 +1,14 @@
-"""`vpp worker --queue ml`: the Temporal worker of the ML task queue
-(`settings.temporal.ml_task_queue`): the forecast workflows and their CPU-heavy activities.
+"""`vpp worker --queue ml`: the Temporal workers of the ML task queues: the cycles'
+(`settings.temporal.ml_task_queue`: forecast and optimisation cycles) and the trainings'
+(`ml_train_task_queue`: forecast models and policies), with their CPU-heavy activities.
 
 The process's bootstrap: it opens MongoDB (with the forecast documents) and Redis, hands
-them to the activity classes and polls the queue until SIGINT or SIGTERM. At most
-`max_concurrent_activities` run at once (default 2, the machine's cores); torch and
-LightGBM use `forecast.threads` threads each.
+them to the activity classes and polls both queues until SIGINT or SIGTERM. The cycles'
+queue runs at most `max_concurrent_activities` at once (default 2, the machine's cores),
+the trainings' one: a training's activities run for minutes to hours, and on a shared
+queue two trainings (the daily one and one started by hand) would take every slot and
+hold the 15-minute cycles back until they ended. Torch and LightGBM use `forecast.threads`
+threads each.
 
 Run it as `vpp worker --queue ml` (the lead wires `run`) or `python -m vpp.workers.ml`.
 """
@@ -36,14 +40,17 @@ from vpp.optimize.documents import OPTIMIZE_DOCUMENT_MODELS
 from vpp.store.database import Database, MongoClient, mongo_client
 from vpp.temporal_client import connect
 from vpp.workers.metrics import MetricsInterceptor, WorkerMetrics, sdk_runtime, serve_metrics
-from vpp.workflows.forecast import ML_WORKFLOWS
+from vpp.workflows.forecast import ML_WORKFLOWS, TrainForecastWorkflow
 from vpp.workflows.optimize import OPTIMIZE_WORKFLOWS
-from vpp.workflows.policy import POLICY_WORKFLOWS
+from vpp.workflows.policy import POLICY_WORKFLOWS, TrainPolicyWorkflow
 
 log = logging.getLogger(__name__)
 
 READY_LINE = "ml worker polling"
 MAX_CONCURRENT_ACTIVITIES = 2
+# Trainings run one activity at a time, beside the cycles' slots.
+MAX_CONCURRENT_TRAINING_ACTIVITIES = 1
+TRAINING_WORKFLOWS: tuple[type, ...] = (TrainForecastWorkflow, TrainPolicyWorkflow)
 
 
 @dataclass
@@ -81,6 +88,46 @@ def ml_activities(forecast: ForecastSettings, clients: MlClients) -> list[Callab
     return ForecastActivities(clients.db, clients.redis, forecast).all()
 
 
+def build_ml_workers(
+    client: Client,
+    settings: Settings,
+    clients: MlClients,
+    *,
+    task_queue: str | None = None,
+    training_queue: str | None = None,
+    forecast: ForecastSettings | None = None,
+    max_concurrent_activities: int = MAX_CONCURRENT_ACTIVITIES,
+    metrics: WorkerMetrics | None = None,
+) -> tuple[Worker, Worker]:
+    """The cycles' worker and the trainings' worker, sharing one set of activity objects
+    (one model cache, one registry). The cycles' worker also runs the training workflows,
+    so a training started on the cycles' queue (by a schedule applied before the trainings
+    had a queue of their own) still ends."""
+    activities = [
+        *ml_activities(forecast or forecast_settings(settings), clients),
+        *OptimizeActivities(clients.db, clients.redis, settings).all(),
+        *PolicyActivities(clients.db, rl_settings(settings)).all(),
+    ]
+    interceptors = [MetricsInterceptor(metrics)] if metrics else []
+    cycles = Worker(
+        client,
+        task_queue=task_queue or settings.temporal.ml_task_queue,
+        workflows=ml_workflows(),
+        activities=activities,
+        max_concurrent_activities=max_concurrent_activities,
+        interceptors=interceptors,
+    )
+    training = Worker(
+        client,
+        task_queue=training_queue or settings.temporal.ml_train_task_queue,
+        workflows=list(TRAINING_WORKFLOWS),
+        activities=activities,
+        max_concurrent_activities=MAX_CONCURRENT_TRAINING_ACTIVITIES,
+        interceptors=interceptors,
+    )
+    return cycles, training
+
+
 def build_ml_worker(
     client: Client,
     settings: Settings,
@@ -91,18 +138,17 @@ def build_ml_worker(
     max_concurrent_activities: int = MAX_CONCURRENT_ACTIVITIES,
     metrics: WorkerMetrics | None = None,
 ) -> Worker:
-    return Worker(
+    """The cycles' worker alone, which runs every ML workflow on one queue (tests)."""
+    cycles, _ = build_ml_workers(
         client,
-        task_queue=task_queue or settings.temporal.ml_task_queue,
-        workflows=ml_workflows(),
-        activities=[
-            *ml_activities(forecast or forecast_settings(settings), clients),
-            *OptimizeActivities(clients.db, clients.redis, settings).all(),
-            *PolicyActivities(clients.db, rl_settings(settings)).all(),
-        ],
+        settings,
+        clients,
+        task_queue=task_queue,
+        forecast=forecast,
         max_concurrent_activities=max_concurrent_activities,
-        interceptors=[MetricsInterceptor(metrics)] if metrics else [],
+        metrics=metrics,
     )
+    return cycles
 
 
 async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
@@ -113,9 +159,10 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     serve_metrics(metrics, m.host, m.ml_worker_port)
     client = await connect(settings.temporal, runtime=sdk_runtime(m.host, m.ml_worker_sdk_port))
     async with open_clients(settings) as clients:
-        worker = build_ml_worker(client, settings, clients, metrics=metrics)
-        async with worker:
-            log.info("%s %s", READY_LINE, settings.temporal.ml_task_queue)
+        cycles, training = build_ml_workers(client, settings, clients, metrics=metrics)
+        async with cycles, training:
+            t = settings.temporal
+            log.info("%s %s and %s", READY_LINE, t.ml_task_queue, t.ml_train_task_queue)
             await stop.wait()
 
 

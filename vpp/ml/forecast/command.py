@@ -255,8 +255,8 @@ def train_command(
     models: Annotated[list[ModelKind] | None, typer.Option("--model", "-m")] = None,
     train_days: Annotated[int | None, typer.Option(help="Days of history.")] = None,
 ) -> None:
-    """Run TrainForecastWorkflow now on the ML queue (a worker must be running) and print
-    what it chose."""
+    """Run TrainForecastWorkflow now on the training queue (an ML worker must be running)
+    and print what it chose."""
     from vpp.ml.forecast.messages import TrainForecastInput, TrainForecastResult
     from vpp.workflows.forecast import TrainForecastWorkflow
 
@@ -267,7 +267,7 @@ def train_command(
             TrainForecastWorkflow.run,
             TrainForecastInput(targets=targets, candidates=models, train_days=train_days),
             id=f"forecast-train-manual-{uuid.uuid4().hex[:8]}",
-            task_queue=settings.temporal.ml_task_queue,
+            task_queue=settings.temporal.ml_train_task_queue,
         )
         return result
 
