@@ -279,6 +279,7 @@ async def test_a_refused_training_is_one_line_from_the_command(
     assert result.exit_code == 1, result.output
     assert "error: " in result.output
     assert "3 training days leave 1 before the 2 held out" in result.output
+    assert "forecasting needs 17, so train on at least 19" in result.output
     assert "Traceback" not in result.output
 
 

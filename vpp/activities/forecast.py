@@ -108,8 +108,9 @@ class ForecastActivities:
         lookback_days = -(-s.lookback_h // 24)
         if train_days - holdout_days < lookback_days:
             raise _refuse(
-                f"{train_days} training days leave {train_days - holdout_days} before the "
-                f"{holdout_days} held out; forecasting needs {lookback_days}"
+                f"{train_days} training days leave {max(train_days - holdout_days, 0)} "
+                f"before the {holdout_days} held out; forecasting needs {lookback_days}, so "
+                f"train on at least {holdout_days + lookback_days}"
             )
         nodes = (
             inp.node_ids or (await history.series_with_history(self.db, start))[: s.train_series]
