@@ -4,11 +4,11 @@
 
 The process's bootstrap: it opens MongoDB (with the forecast documents) and Redis, hands
 them to the activity classes and polls both queues until SIGINT or SIGTERM. The cycles'
-queue runs at most `max_concurrent_activities` at once (default 2, the machine's cores),
-the trainings' one: a training's activities run for minutes to hours, and on a shared
-queue two trainings (the daily one and one started by hand) would take every slot and
-hold the 15-minute cycles back until they ended. Torch and LightGBM use `forecast.threads`
-threads each.
+queue runs at most `max_concurrent_activities` activities at once (default 2, the
+machine's cores), the trainings' queue one at a time: a training's activities run for
+minutes to hours, and on a shared queue two trainings (the daily one and one started by
+hand) would take every slot and hold the 15-minute cycles back until they ended. Torch and
+LightGBM use `forecast.threads` threads each.
 
 Run it as `vpp worker --queue ml` (the lead wires `run`) or `python -m vpp.workers.ml`.
 """
