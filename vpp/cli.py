@@ -201,26 +201,38 @@ def api() -> None:
     run()
 
 
+# The ML queues a `vpp worker --queue` value polls: both in one process, or one each.
+_ML_QUEUES = {"ml": ("cycles", "training"), "ml-cycles": ("cycles",), "ml-train": ("training",)}
+
+
 @app.command("worker")
 def worker(
     queue: Annotated[
-        str, typer.Option(help="io: dispatch and I/O activities; ml: forecasting (CPU-heavy).")
+        str,
+        typer.Option(
+            help=(
+                "io: dispatch and I/O activities; ml: forecast and optimisation cycles and "
+                "the trainings (CPU-heavy); ml-cycles or ml-train: one of those two alone."
+            )
+        ),
     ] = "io",
     instance: Annotated[
         str | None, typer.Option(help="This worker's name (default: host name).")
     ] = None,
 ) -> None:
-    """A Temporal worker: the I/O task queue (dispatch) or the ML task queue (forecasts)."""
-    if queue == "ml":
+    """A Temporal worker: the I/O task queue (dispatch) or the ML task queues (forecasts,
+    optimisation, trainings)."""
+    if queue in _ML_QUEUES:
         from vpp.workers import ml
 
-        ml.run()
+        ml.run(roles=frozenset(ml.MlRole(r) for r in _ML_QUEUES[queue]))
     elif queue == "io":
         from vpp.workers import io
 
         io.run(instance=instance)
     else:
-        typer.secho(f"error: unknown queue {queue!r}; choose io or ml", fg="red", err=True)
+        choices = ", ".join(["io", *_ML_QUEUES])
+        typer.secho(f"error: unknown queue {queue!r}; choose {choices}", fg="red", err=True)
         raise typer.Exit(code=2)
 
 

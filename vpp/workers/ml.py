@@ -3,14 +3,20 @@
 (`ml_train_task_queue`: forecast models and policies), with their CPU-heavy activities.
 
 The process's bootstrap: it opens MongoDB (with the forecast documents) and Redis, hands
-them to the activity classes and polls both queues until SIGINT or SIGTERM. The cycles'
+them to the activity classes and polls its queues until SIGINT or SIGTERM. The cycles'
 queue runs at most `max_concurrent_activities` activities at once (default 2, the
 machine's cores), the trainings' queue one at a time: a training's activities run for
 minutes to hours, and on a shared queue two trainings (the daily one and one started by
 hand) would take every slot and hold the 15-minute cycles back until they ended. Torch and
 LightGBM use `forecast.threads` threads each.
 
-Run it as `vpp worker --queue ml` (the lead wires `run`) or `python -m vpp.workers.ml`.
+`--queue ml` polls both queues in one process (one machine). `--queue ml-cycles` and
+`--queue ml-train` poll one each, so a deployment runs the cycles on as many replicas as
+its nodes need and the daily training in a process of its own: a training's peak memory
+(about 1.6 GB for the 17 CityLearn series, which the process keeps once it has it) and its
+cores then never come out of a cycle replica's.
+
+Run it as `vpp worker --queue ml` or `python -m vpp.workers.ml [--only cycles|training]`.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from beanie import init_beanie
@@ -51,6 +58,16 @@ MAX_CONCURRENT_ACTIVITIES = 2
 # Trainings run one activity at a time, beside the cycles' slots.
 MAX_CONCURRENT_TRAINING_ACTIVITIES = 1
 TRAINING_WORKFLOWS: tuple[type, ...] = (TrainForecastWorkflow, TrainPolicyWorkflow)
+
+
+class MlRole(StrEnum):
+    """The queues an ML worker process polls (`serve`)."""
+
+    CYCLES = "cycles"
+    TRAINING = "training"
+
+
+ALL_ROLES = frozenset(MlRole)
 
 
 @dataclass
@@ -151,8 +168,15 @@ def build_ml_worker(
     return cycles
 
 
-async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> None:
-    """Run the worker until `stop` is set (by default on SIGINT or SIGTERM)."""
+async def serve(
+    settings: Settings,
+    *,
+    roles: frozenset[MlRole] = ALL_ROLES,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Poll the queues of `roles` until `stop` is set (by default on SIGINT or SIGTERM)."""
+    if not roles:
+        raise ValueError("an ML worker polls the cycles' queue, the trainings' or both")
     stop = stop or stop_on_signals()
     m = settings.metrics
     metrics = WorkerMetrics()
@@ -160,22 +184,29 @@ async def serve(settings: Settings, *, stop: asyncio.Event | None = None) -> Non
     client = await connect(settings.temporal, runtime=sdk_runtime(m.host, m.ml_worker_sdk_port))
     async with open_clients(settings) as clients:
         cycles, training = build_ml_workers(client, settings, clients, metrics=metrics)
-        async with cycles, training:
-            t = settings.temporal
-            log.info("%s %s and %s", READY_LINE, t.ml_task_queue, t.ml_train_task_queue)
+        polled = {MlRole.CYCLES: cycles, MlRole.TRAINING: training}
+        async with contextlib.AsyncExitStack() as workers:
+            for role in MlRole:
+                if role in roles:
+                    await workers.enter_async_context(polled[role])
+            queues = [polled[role].task_queue for role in MlRole if role in roles]
+            log.info("%s %s", READY_LINE, " and ".join(queues))
             await stop.wait()
 
 
-def run(settings: Settings | None = None) -> None:
-    """Run the ML worker until SIGINT or SIGTERM (the `vpp worker --queue ml` command)."""
+def run(settings: Settings | None = None, roles: frozenset[MlRole] = ALL_ROLES) -> None:
+    """Run the ML worker until SIGINT or SIGTERM (the `vpp worker --queue ml*` commands)."""
     configure_logging()
-    asyncio.run(serve(settings or get_settings()))
+    asyncio.run(serve(settings or get_settings(), roles=roles))
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m vpp.workers.ml", description=__doc__)
-    parser.parse_args(argv)
-    run()
+    parser.add_argument(
+        "--only", choices=[r.value for r in MlRole], help="Poll this one queue (default both)."
+    )
+    args = parser.parse_args(argv)
+    run(roles=frozenset({MlRole(args.only)}) if args.only else ALL_ROLES)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def container(doc: dict[str, Any]) -> dict[str, Any]:
 def test_overlay_renders_and_validates_strictly(overlay: str) -> None:
     docs = rendered(overlay)
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
-    for name in ("api", "worker-io", "worker-ml", "ack-relay"):
+    for name in ("api", "worker-io", "worker-ml", "worker-ml-train", "ack-relay"):
         assert ("Deployment", name) in kinds
     assert {("Service", "api"), ("Ingress", "api"), ("StatefulSet", "ingest")} <= kinds
     assert {("HorizontalPodAutoscaler", "ingest"), ("Job", "schedules")} <= kinds
@@ -121,11 +121,19 @@ def test_processes_are_wired_as_the_settings_say() -> None:
         "kind": "StatefulSet",
         "name": "ingest",
     }
-    io, ml = (container(find(docs, "Deployment", f"worker-{q}")) for q in ("io", "ml"))
+    io, ml, train = (
+        container(find(docs, "Deployment", f"worker-{q}")) for q in ("io", "ml", "ml-train")
+    )
     assert io["args"] == ["worker", "--queue", "io"]
-    assert ml["args"] == ["worker", "--queue", "ml"]
+    # The cycles and the trainings in Deployments of their own: no cycle replica ever takes
+    # up a training.
+    assert ml["args"] == ["worker", "--queue", "ml-cycles"]
+    assert train["args"] == ["worker", "--queue", "ml-train"]
+    assert find(docs, "Deployment", "worker-ml-train")["spec"]["replicas"] == 1
     assert io["ports"][0]["containerPort"] == metrics.io_worker_port
-    assert ml["ports"][1]["containerPort"] == metrics.ml_worker_sdk_port
+    for worker in (ml, train):
+        assert worker["ports"][0]["containerPort"] == metrics.ml_worker_port
+        assert worker["ports"][1]["containerPort"] == metrics.ml_worker_sdk_port
     assert ml["resources"] != io["resources"]  # the ML queue has its own sizing
     config = find_prefixed(docs, "ConfigMap", "vpp-config")["data"]
     assert config["VPP_METRICS__HOST"] == "0.0.0.0"
