@@ -1,5 +1,6 @@
-# The platform's own processes (api, worker, ingest, edge-sim, and the broker's password
-# file job in docker-compose.yml): one image, the `vpp` command as entrypoint.
+# The platform's own processes (api, worker, ml-worker, ack-relay, ingest, edge-sim, and the
+# broker's password file and schedules jobs in docker-compose.yml): one image, the `vpp`
+# command as entrypoint.
 #
 #   docker build -t vpp:dev .
 #   docker run --rm vpp:dev --help

@@ -13,12 +13,15 @@ import yaml
 
 from vpp import search_attributes
 from vpp.config import MqttSettings
+from vpp.stack.platform import PLATFORM_TYPES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKER_COMPOSE = Path("/usr/bin/docker-compose")
 
-PLATFORM = ("api", "worker", "ingest", "edge-sim")
+# Every process `vpp platform up` starts, with the same `vpp` subcommand: a deployment on
+# Compose runs the whole platform, not a part of it.
+PLATFORM = {cls.name: list(cls.subcommand) for cls in PLATFORM_TYPES}
 # The five servers of the design, and the official image each must run.
 SERVER_IMAGES = {
     "mongo": "mongo:8",
@@ -40,13 +43,20 @@ def services() -> dict[str, dict[str, Any]]:
 
 
 def _jobs(services: dict[str, dict[str, Any]]) -> set[str]:
-    """One-shot services: those something waits on to complete."""
-    return {
+    """One-shot services: those something waits on to complete, and those that are not
+    restarted once they end well."""
+    waited = {
         name
         for spec in services.values()
         for name, dep in (spec.get("depends_on") or {}).items()
         if dep.get("condition") == COMPLETED
     }
+    ending = {
+        name
+        for name, spec in services.items()
+        if str(spec.get("restart", "")).startswith(("no", "on-failure"))
+    }
+    return waited | ending
 
 
 def _servers(services: dict[str, dict[str, Any]]) -> set[str]:
@@ -101,10 +111,12 @@ def test_every_server_has_a_healthcheck(services: dict[str, dict[str, Any]]) -> 
 def test_platform_waits_for_healthy_servers(services: dict[str, dict[str, Any]]) -> None:
     servers, jobs = _servers(services), _jobs(services)
     used: set[str] = set()
-    for name in PLATFORM:
+    for name, command in PLATFORM.items():
+        assert name in services, f"vpp platform up starts {name}; the file has no such service"
         spec = services[name]
         assert spec["build"] == ".", name
-        assert spec["command"] == [name], name
+        assert spec["command"] == command, name
+        assert spec["restart"] == "unless-stopped", name
         depends = spec.get("depends_on")
         assert isinstance(depends, dict), f"{name}: depends_on must name conditions"
         assert depends, f"{name} waits for nothing"
@@ -182,3 +194,19 @@ def test_dockerfile_installs_the_locked_package() -> None:
     assert "FROM python:3.11-slim" in dockerfile
     assert "pip install -c requirements.lock ." in dockerfile
     assert 'ENTRYPOINT ["vpp"]' in dockerfile
+
+
+def test_the_schedules_job_applies_them_once_temporal_is_set_up(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    job = services["schedules"]
+    assert job["command"] == ["schedules", "apply"]
+    assert job["build"] == "."
+    # Ends once applied; retried while a server is not there yet.
+    assert job["restart"].startswith("on-failure"), job["restart"]
+    assert "schedules" in _jobs(services)
+    depends = job["depends_on"]
+    assert depends["temporal-setup"]["condition"] == COMPLETED  # the vpp namespace exists
+    assert depends["temporal"]["condition"] == HEALTHY
+    assert depends["mongo"]["condition"] == HEALTHY  # it reads the model registry
+    assert job["environment"]["VPP_TEMPORAL__HOST"] == "temporal"
