@@ -13,7 +13,7 @@ import yaml
 
 from vpp import search_attributes
 from vpp.config import MqttSettings
-from vpp.stack.platform import PLATFORM_TYPES
+from vpp.stack.platform import PLATFORM_TYPES, PlatformProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -21,7 +21,9 @@ DOCKER_COMPOSE = Path("/usr/bin/docker-compose")
 
 # Every process `vpp platform up` starts, with the same `vpp` subcommand: a deployment on
 # Compose runs the whole platform, not a part of it.
-PLATFORM = {cls.name: list(cls.subcommand) for cls in PLATFORM_TYPES}
+PLATFORM = {
+    cls.name: list(cls.subcommand) for cls in PLATFORM_TYPES if issubclass(cls, PlatformProcess)
+}
 # The five servers of the design, and the official image each must run.
 SERVER_IMAGES = {
     "mongo": "mongo:8",
@@ -111,6 +113,7 @@ def test_every_server_has_a_healthcheck(services: dict[str, dict[str, Any]]) -> 
 def test_platform_waits_for_healthy_servers(services: dict[str, dict[str, Any]]) -> None:
     servers, jobs = _servers(services), _jobs(services)
     used: set[str] = set()
+    assert len(PLATFORM) == len(PLATFORM_TYPES)  # each a `vpp <subcommand>` process
     for name, command in PLATFORM.items():
         assert name in services, f"vpp platform up starts {name}; the file has no such service"
         spec = services[name]
