@@ -4,6 +4,8 @@ champion (the rule-based policy before that); the history replays."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +17,7 @@ from temporalio.worker import Replayer, Worker
 
 from tests.integration.forecast_support import fdb, temporal
 from vpp.activities.policy import PolicyActivities
-from vpp.config import Settings
+from vpp.config import Settings, get_settings
 from vpp.ml.rl.baselines import RuleBasedPolicy
 from vpp.ml.rl.messages import TrainPolicyInput, TrainPolicyResult
 from vpp.ml.rl.observation import ENV_VERSION, OBS_SIZE
@@ -126,3 +128,40 @@ async def test_unknown_algorithm_fails_without_retrying(temporal: Client, rl_que
     activity_error = info.value.cause
     assert activity_error is not None
     assert "unknown algorithm" in str(activity_error.__cause__ or activity_error)
+
+
+async def test_vpp_rl_train_on_worker_runs_the_workflow_and_prints_its_choice(
+    rl_queue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command starts the workflow on the trainings' queue (here the tiny worker's) and
+    prints what the workflow stored; a refused training is one error line, exit 1."""
+    from typer.testing import CliRunner
+
+    from vpp.ml.rl.command import rl_app
+
+    monkeypatch.setenv("VPP_TEMPORAL__ML_TRAIN_TASK_QUEUE", rl_queue)
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        ok = await asyncio.to_thread(
+            runner.invoke, rl_app, ["train", "--on-worker", "-a", "ppo", "--no-held-out"]
+        )
+        assert ok.exit_code == 0, ok.output
+        assert re.search(r"^policy-ppo v\d+: 512 steps in \d+ s; validation", ok.output, re.M)
+        assert "held-out" not in ok.output
+        assert ("champion: policy-ppo v" in ok.output) != ("none promoted" in ok.output)
+
+        bad = await asyncio.to_thread(runner.invoke, rl_app, ["train", "--on-worker", "-a", "dqn"])
+        assert bad.exit_code == 1
+        assert "error:" in bad.output
+        assert "unknown algorithm" in bad.output
+        assert "Traceback" not in bad.output
+
+        # The workflow always stores what it trains.
+        refused = await asyncio.to_thread(
+            runner.invoke, rl_app, ["train", "--on-worker", "--no-registry"]
+        )
+        assert refused.exit_code == 1
+        assert "drop --no-registry" in refused.output
+    finally:
+        get_settings.cache_clear()

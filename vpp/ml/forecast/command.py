@@ -34,7 +34,7 @@ data_app.add_typer(data_import_app, name="import")
 R = TypeVar("R")
 
 
-def _run_workflow(settings: Settings, run: Callable[[Any], Awaitable[R]]) -> R:
+def run_workflow(settings: Settings, run: Callable[[Any], Awaitable[R]]) -> R:
     """`run(client)` against the platform's Temporal; a server that cannot be reached or a
     workflow that fails ends the command with the reason in one line, exit 1."""
     from temporalio.client import WorkflowFailureError
@@ -271,7 +271,7 @@ def train_command(
         )
         return result
 
-    result = _run_workflow(settings, run)
+    result = run_workflow(settings, run)
     for choice in result.choices:
         for c in sorted(choice.candidates, key=lambda c: c.mase if c.mase is not None else 9.0):
             mark = "*" if c.name == choice.champion.name else " "
@@ -301,7 +301,7 @@ def cycle_command() -> None:
         )
         return result
 
-    result = _run_workflow(settings, run)
+    result = run_workflow(settings, run)
     typer.echo(
         f"{result.cycle_id}: {result.written} forecasts for {result.nodes} nodes and the fleet "
         f"from {result.origin:%Y-%m-%d %H:%M} UTC; {len(result.fallbacks)} fell back, "

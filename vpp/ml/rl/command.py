@@ -4,7 +4,9 @@
   (hyperparameters in `settings.rl.hyperparams_file`)
   on the training split with a progress bar, measure them on the validation and the
   held-out evaluation split, keep a local copy in `settings.rl.model_dir` and store them
-  in the registry, promoting the best if it beats the rule-based controller.
+  in the registry, promoting the best if it beats the rule-based controller. With
+  `--on-worker` it runs `TrainPolicyWorkflow` on the trainings' task queue instead, so the
+  ML worker trains and the Temporal UI traces it.
 - `vpp rl evaluate`: no battery, the LP optimum, the rule-based controller and the
   trained policies on the held-out buildings and months; prints the table.
 """
@@ -14,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -70,12 +73,24 @@ def train_command(
     held_out: Annotated[
         bool, typer.Option(help="Also measure on the held-out evaluation split.")
     ] = True,
+    on_worker: Annotated[
+        bool,
+        typer.Option(
+            help="Run TrainPolicyWorkflow on the trainings' task queue instead of here (an "
+            "ML worker must be running; the Temporal UI traces it; it always stores)."
+        ),
+    ] = False,
 ) -> None:
     """Train, measure and store the policies."""
     from vpp.ml.rl.hyperparams import HyperparamsError
     from vpp.ml.rl.service import train_candidates
 
     settings = get_settings()
+    if on_worker:
+        if not registry:
+            raise _fail("--on-worker stores the policies in the registry: drop --no-registry")
+        _train_on_worker(settings, algorithms, timesteps, held_out)
+        return
     rl = rl_settings(settings)
     t0 = time.perf_counter()
     with typer.progressbar(length=_BAR_STEPS, label="training") as bar:
@@ -113,6 +128,47 @@ def train_command(
         )
     if registry:
         asyncio.run(_store(settings, rl, candidates))
+
+
+def _train_on_worker(
+    settings: Settings, algorithms: list[str] | None, timesteps: int | None, held_out: bool
+) -> None:
+    """Run TrainPolicyWorkflow on the trainings' queue and print what it stored and chose;
+    a failed training ends the command with its reason in one line, exit 1."""
+    from vpp.ml.forecast.command import run_workflow
+    from vpp.ml.rl.messages import TrainPolicyInput, TrainPolicyResult
+    from vpp.workflows.policy import TrainPolicyWorkflow
+
+    async def run(client: Any) -> TrainPolicyResult:
+        result: TrainPolicyResult = await client.execute_workflow(
+            TrainPolicyWorkflow.run,
+            TrainPolicyInput(
+                algorithms=algorithms, timesteps=timesteps, evaluate_held_out=held_out
+            ),
+            id=f"policy-train-manual-{uuid.uuid4().hex[:8]}",
+            task_queue=settings.temporal.ml_train_task_queue,
+        )
+        return result
+
+    result = run_workflow(settings, run)
+    for c in result.candidates:
+        held = (
+            f"; held-out {c.eval_saving_vs_lp:.3f} of LP "
+            f"(rule-based {c.eval_rule_based_saving_vs_lp:.3f}), score {c.eval_score:.3f}"
+            if c.eval_saving_vs_lp is not None
+            and c.eval_rule_based_saving_vs_lp is not None
+            and c.eval_score is not None
+            else ""
+        )
+        typer.echo(
+            f"{c.name} v{c.version}: {c.timesteps} steps in {c.train_s:.0f} s; validation "
+            f"{c.val_saving_vs_lp:.3f} of LP (rule-based {c.val_rule_based_saving_vs_lp:.3f})"
+            f"{held}"
+        )
+    if result.champion is None:
+        typer.echo("no policy beat the rule-based controller on validation; none promoted")
+    else:
+        typer.echo(f"champion: {result.champion.name} v{result.champion.version}")
 
 
 async def _store(settings: Settings, rl: RLSettings, candidates: Sequence[Candidate]) -> None:
