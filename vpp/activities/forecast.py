@@ -13,6 +13,7 @@ stay light.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,6 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from vpp.activities.heartbeat import heartbeating
+from vpp.activities.memory import release_freed_memory
 from vpp.ml.forecast.messages import (
     CandidateResult,
     CycleForecasts,
@@ -134,8 +136,8 @@ class ForecastActivities:
         from vpp.ml.forecast.models import ForecastError, set_threads
 
         set_threads(self.settings.threads)
-        async with heartbeating() as progress:
-            try:
+        try:
+            async with heartbeating() as progress:
                 return await service.train_candidate(
                     self.db,
                     self.registry,
@@ -146,8 +148,11 @@ class ForecastActivities:
                     progress=progress,
                     fitted=self.fitted,
                 )
-            except (ForecastError, ValueError) as exc:
-                raise _refuse(f"{inp.kind.value} for {inp.target.value}: {exc}") from exc
+        except (ForecastError, ValueError) as exc:
+            raise _refuse(f"{inp.kind.value} for {inp.target.value}: {exc}") from exc
+        finally:
+            # Off the event loop: trimming a heap of a GB takes a moment.
+            await asyncio.to_thread(release_freed_memory)
 
     @activity.defn(name="forecast.promote_model")
     async def promote_model(self, inp: PromoteInput) -> None:

@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from vpp.activities.heartbeat import heartbeating
+from vpp.activities.memory import release_freed_memory
 from vpp.ml.rl.messages import PolicySummary, PromotePolicyInput, TrainPolicyInput
 from vpp.ml.rl.settings import RLSettings
 
@@ -39,22 +40,29 @@ class PolicyActivities:
         from vpp.ml.rl.hyperparams import HyperparamsError
         from vpp.ml.rl.service import store_candidate, summary_of, train_candidates
 
-        async with heartbeating() as progress:
-            try:
-                candidates = await asyncio.to_thread(
-                    train_candidates,
-                    self.settings,
-                    inp.algorithms,
-                    timesteps=inp.timesteps,
-                    evaluate_held_out=inp.evaluate_held_out,
-                    progress=progress,
-                )
-            except (HyperparamsError, ValueError) as exc:
-                raise ApplicationError(str(exc), type=POLICY_REFUSED, non_retryable=True) from exc
-            progress("storing", 1.0)
-            return [
-                summary_of(await store_candidate(self.db, self.settings, c)) for c in candidates
-            ]
+        try:
+            async with heartbeating() as progress:
+                try:
+                    candidates = await asyncio.to_thread(
+                        train_candidates,
+                        self.settings,
+                        inp.algorithms,
+                        timesteps=inp.timesteps,
+                        evaluate_held_out=inp.evaluate_held_out,
+                        progress=progress,
+                    )
+                except (HyperparamsError, ValueError) as exc:
+                    raise ApplicationError(
+                        str(exc), type=POLICY_REFUSED, non_retryable=True
+                    ) from exc
+                progress("storing", 1.0)
+                summaries = [
+                    summary_of(await store_candidate(self.db, self.settings, c)) for c in candidates
+                ]
+                del candidates  # the agents, stored: the heap they held can go back
+                return summaries
+        finally:
+            await asyncio.to_thread(release_freed_memory)
 
     @activity.defn(name="policy.promote")
     async def promote(self, inp: PromotePolicyInput) -> None:
