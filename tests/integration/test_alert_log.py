@@ -15,19 +15,30 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from tests.integration.api_support import Tokens, publish_live, reading
+from tests.integration.telemetry_helpers import running_ingester, with_ingest
 from tests.integration.test_api_graphql import gql
+from tests.integration.test_edge_sim import free_port
 from vpp.api.live.alerts import AlertMonitor
 from vpp.api.live.broadcaster import Broadcaster
 from vpp.api.metrics import ApiMetrics
 from vpp.api.state import ApiState
 from vpp.bus.channels import RedisNames
 from vpp.config import IngestSettings, Settings
+from vpp.edge_sim.command import serve
 from vpp.models import NodeStatus
 from vpp.stack import Stack
 from vpp.store.alert_log import store_alerts
-from vpp.store.database import Database
+from vpp.store.database import Database, init_store
 from vpp.store.documents import ALERTS, AlertKind, AlertRecord, StoredAlert
-from vpp.store.live_state import LiveStateWriter, StatusUpdate, epoch_ms, from_epoch_ms
+from vpp.store.live_state import (
+    LiveStateWriter,
+    StatusUpdate,
+    epoch_ms,
+    from_epoch_ms,
+    read_live_states,
+)
+from vpp.store.nodes import register_nodes, seed_node_specs
+from vpp.store.status_log import changes_since
 
 HISTORY = """query($first: Int!, $after: String, $dcId: ID, $kind: AlertKind) {
   alertHistory(first: $first, after: $after, dcId: $dcId, kind: $kind) {
@@ -190,6 +201,84 @@ async def test_a_restarted_process_raises_what_changed_while_none_watched(
         await again.stop()
     assert await db[ALERTS].count_documents({}) == 7
     assert again.stored == 0
+
+
+async def logged(db: Database, node_id: str, count: int) -> list[tuple[str, datetime]]:
+    """The node's logged status changes, once there are `count` (polled: a store)."""
+    async with asyncio.timeout(20):
+        while True:
+            rows = [
+                (c.status.value, from_epoch_ms(c.at_ms))
+                for c in await changes_since(db, datetime.now(UTC) - timedelta(hours=1))
+                if c.dc_id == node_id
+            ]
+            if len(rows) >= count:
+                return rows
+            await asyncio.sleep(0.1)
+
+
+async def test_a_node_offline_and_back_while_no_api_ran_is_alerted_at_the_next_start(
+    settings: Settings, scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
+) -> None:
+    """Real broker, ingest and simulator, no API process: the simulated node is taken
+    offline (the broker publishes its last will) and back, ingest restarts (the broker
+    hands the new session the node's retained `online` again, which changes nothing and
+    is not logged), and the node is taken offline once more. A process starting then
+    stores all three changes, at the times ingest received them; Redis alone would only
+    have shown the node offline now."""
+    db = scratch_db
+    await init_store(db, settings.mongo)
+    node = "node-01461"
+    (spec,) = seed_node_specs(settings.mqtt, 1461)[-1:]
+    await register_nodes(db, [spec])
+    port = free_port()
+    sim = settings.edge_sim.model_copy(
+        update={"nodes": 1, "first_node": 1461, "interval_s": 0.2, "status_port": port}
+    )
+    stop = asyncio.Event()
+    fleet = asyncio.create_task(serve(settings.model_copy(update={"edge_sim": sim}), stop))
+    ingest = with_ingest(settings, flush_interval_s=0.05)
+
+    async def online() -> bool:
+        states = await read_live_states(scratch_redis, scratch_names, [node], 30)
+        return bool(states) and states[0].online
+
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as sim_api:
+            async with running_ingester(ingest, db, scratch_redis, scratch_names):
+                async with asyncio.timeout(20):
+                    while not await online():  # noqa: ASYNC110 - Redis, polled
+                        await asyncio.sleep(0.1)
+                await logged(db, node, 1)  # its `online` as it connected
+                await sim_api.post("/faults", json={"node_id": node, "kind": "offline"})
+                await logged(db, node, 2)
+                await sim_api.post("/faults", json={"node_id": node, "kind": "online"})
+                await logged(db, node, 3)
+            async with running_ingester(ingest, db, scratch_redis, scratch_names):
+                await sim_api.post("/faults", json={"node_id": node, "kind": "offline"})
+                changes = await logged(db, node, 4)
+    finally:
+        stop.set()
+        await asyncio.gather(fleet, return_exceptions=True)
+    assert [status for status, _ in changes] == ["online", "offline", "online", "offline"]
+
+    # The store's last word on the node: online, before it went away.
+    connected = changes[0][1]
+    await store_alerts(
+        db, [AlertRecord(kind=AlertKind.NODE_ONLINE, at=connected, message="on", dc_id=node)]
+    )
+    watcher, _ = monitor(scratch_redis, scratch_names, db)
+    watcher.start()
+    try:
+        docs = await stored(db, 4)
+    finally:
+        await watcher.stop()
+    assert [(d["kind"], d["at"]) for d in docs[1:]] == [
+        (AlertKind.NODE_OFFLINE.value, changes[1][1]),
+        (AlertKind.NODE_ONLINE.value, changes[2][1]),
+        (AlertKind.NODE_OFFLINE.value, changes[3][1]),
+    ]
+    assert all(d["dc_id"] == node for d in docs)
 
 
 async def test_a_viewer_pages_the_stored_alerts_by_node_and_kind(

@@ -37,6 +37,7 @@ from vpp.ml.forecast.documents import FORECASTS, HISTORY, SITE_SERIES, ForecastR
 from vpp.ml.forecast.service import store_forecasts
 from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
 from vpp.models import Action, NodeKind
+from vpp.models import NodeStatus as NodeLinkStatus
 from vpp.optimize.documents import DECISIONS, Decision
 from vpp.optimize.fleet import held_nodes
 from vpp.optimize.fleet import latest_forecasts as optimiser_forecasts
@@ -51,6 +52,7 @@ from vpp.store.database import Database, ensure_telemetry_collection
 from vpp.store.documents import (
     ALERTS,
     FLEET_HISTORY,
+    NODE_STATUS_LOG,
     NODES,
     TELEMETRY,
     AlertKind,
@@ -58,9 +60,12 @@ from vpp.store.documents import (
     FleetMinute,
     Node,
     StoredAlert,
+    StoredStatusChange,
 )
 from vpp.store.fleet_history import prune_before, read_points, record_minute
+from vpp.store.live_state import StatusUpdate, epoch_ms
 from vpp.store.retention import prune_telemetry
+from vpp.store.status_log import changes_since, log_changes, prune_changes
 from vpp.store.telemetry_queries import (
     Bucket,
     downsampled_range,
@@ -77,6 +82,7 @@ GROWING = (
     DECISIONS,
     FLEET_HISTORY,
     ALERTS,
+    NODE_STATUS_LOG,
 )
 NODE_IDS = [f"plan-{n}" for n in range(3)]
 NOW = history.hour_floor(datetime.now(UTC))
@@ -140,7 +146,7 @@ async def seed(db: Database, settings: Settings) -> None:
     # tests bind to their own databases).
     await ensure_telemetry_collection(db, RETENTION_S)
     models = (Node, HistoryDay, ForecastRecord, Dispatch, DispatchLog, Decision, FleetMinute)
-    for model in (*models, StoredAlert):
+    for model in (*models, StoredAlert, StoredStatusChange):
         await db[model.Settings.name].create_indexes(model.Settings.indexes)
     await db[NODES].insert_many(
         [
@@ -325,6 +331,14 @@ async def alert_reads_and_writes(db: Database, settings: Settings) -> None:
     await prune_alerts(db, NOW - timedelta(days=30))
 
 
+async def status_log_reads_and_writes(db: Database, settings: Settings) -> None:
+    went = StatusUpdate(NODE_IDS[0], NodeLinkStatus.OFFLINE, epoch_ms(NOW))
+    await log_changes(db, [went])
+    await log_changes(db, [went])  # a batch written again after a failure
+    assert await changes_since(db, NOW - timedelta(hours=1)) == [went]
+    await prune_changes(db, NOW - timedelta(days=30))
+
+
 async def dispatch_reads(db: Database, settings: Settings) -> None:
     # The reads need no Temporal client: only starting and cancelling do.
     service = DispatchService(cast(Client, None), db, settings)
@@ -346,6 +360,7 @@ async def dispatch_reads(db: Database, settings: Settings) -> None:
         forecast_cycle_reads_and_writes,
         forecast_api_reads,
         optimiser_reads_and_writes,
+        status_log_reads_and_writes,
         telemetry_reads,
     ],
     ids=lambda f: f.__name__,

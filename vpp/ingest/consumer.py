@@ -11,7 +11,11 @@ Subscriptions (service account):
   `infra/k8s`);
 - `<prefix>/nodes/+/status`, QoS 1, not shared: status messages are few and idempotent,
   and a plain subscription also brings every node's retained status at start, which a
-  shared subscription does not.
+  shared subscription does not. A status that changes what Redis held of the node is
+  also logged in MongoDB (`vpp.store.status_log`) before Redis takes it, so alerts can
+  be derived later for changes no API process saw. With several ingesters each receives
+  every status; the one that writes second finds nothing changed, and a change two of
+  them log at once is one change to whoever replays the log.
 
 Acknowledgement: the client runs with `optimistic_acknowledgement=False`, so gmqtt sends
 a message's PUBACK only when the `on_message` coroutine returns (its return value is the
@@ -66,6 +70,7 @@ from vpp.store.database import Database, StoreInfo
 from vpp.store.documents import DEAD_LETTERS, TELEMETRY, DeadLetterReason
 from vpp.store.live_state import LiveReading, LiveStateWriter, StatusUpdate, epoch_ms
 from vpp.store.retention import prune_telemetry
+from vpp.store.status_log import changes, log_changes
 
 log = logging.getLogger(__name__)
 
@@ -357,6 +362,10 @@ class Ingester:
         self._dead_by_reason[rejection.reason].inc()
 
     async def _write_statuses(self, updates: Sequence[StatusUpdate], attempt: int) -> list[None]:
+        # Logged before Redis moves on: a retry after a failure finds the same changes
+        # (and the log's ids make a second copy a duplicate).
+        known = await self._live.statuses(sorted({u.dc_id for u in updates}))
+        await log_changes(self._db, changes(known, updates))
         await self._live.set_statuses(updates)
         return [None] * len(updates)
 

@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from pymongo import DESCENDING
-from pymongo.errors import BulkWriteError
 
 from vpp.store.database import Database
 from vpp.store.documents import ALERTS, AlertKind, AlertRecord
-from vpp.store.write_errors import refused_but_duplicates
+from vpp.store.write_errors import insert_new
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +34,7 @@ async def store_alerts(db: Database, alerts: Sequence[AlertRecord]) -> int:
     if not alerts:
         return 0
     docs = [{"_id": alert_id(a.kind, a.dc_id, a.at), **a.model_dump()} for a in alerts]
-    try:
-        result = await db[ALERTS].insert_many(docs, ordered=False)
-        return len(result.inserted_ids)
-    except BulkWriteError as exc:
-        if refused_but_duplicates(exc):
-            raise
-        return int(exc.details.get("nInserted", 0))
+    return await insert_new(db[ALERTS], docs)
 
 
 async def prune_alerts(db: Database, cutoff: datetime) -> int:

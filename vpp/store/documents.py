@@ -1,5 +1,6 @@
 """The stored shapes of the telemetry path: node registry, telemetry readings, dead letters,
-the fleet's minute-by-minute history and the alerts derived from them.
+the fleet's minute-by-minute history, the nodes' status changes and the alerts derived
+from them.
 
 Each collection has a plain pydantic model of its fields (usable without a database, e.g.
 to build a document on the ingest hot path, which writes with the raw pymongo collection)
@@ -17,13 +18,14 @@ from beanie.odm.settings.timeseries import Granularity
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from vpp.models import NodeId, NodeKind, Telemetry
+from vpp.models import NodeId, NodeKind, NodeStatus, Telemetry
 
 NODES = "nodes"
 TELEMETRY = "telemetry"
 DEAD_LETTERS = "dead_letters"
 FLEET_HISTORY = "fleet_history"
 ALERTS = "alerts"
+NODE_STATUS_LOG = "node_status_log"
 
 # The one index of the telemetry collection, and its duplicate guard: a node cannot
 # measure twice in the same millisecond, so (dc_id, timestamp) identifies a reading. Not
@@ -185,10 +187,29 @@ class StoredAlert(AlertRecord, Document):
         ]
 
 
+class StatusChangeRecord(BaseModel):
+    """A node's status message that changed what ingest knew of it (`vpp.store.status_log`)."""
+
+    dc_id: str
+    status: NodeStatus
+    at: AwareDatetime  # when ingest received it
+
+
+class StoredStatusChange(StatusChangeRecord, Document):
+    id: str  # type: ignore[assignment]  # "<node id>:<status>:<epoch ms of at>"
+
+    class Settings:
+        name = NODE_STATUS_LOG
+        indexes = [  # noqa: RUF012 - Beanie reads a plain class attribute
+            IndexModel([("at", ASCENDING)], name="at"),
+        ]
+
+
 DOCUMENT_MODELS: list[type[Document]] = [
     Node,
     StoredTelemetry,
     DeadLetter,
     FleetMinute,
     StoredAlert,
+    StoredStatusChange,
 ]

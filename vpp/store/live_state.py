@@ -95,6 +95,13 @@ class LiveStateWriter:
         pipe.publish(names.telemetry_live, b"[" + b",".join(r.json for r in readings) + b"]")
         await pipe.execute()
 
+    async def statuses(self, node_ids: Sequence[str]) -> dict[str, NodeStatus | None]:
+        """The last status Redis holds of each node (None: none, or unreadable)."""
+        if not node_ids:
+            return {}
+        raw = await self._redis.hmget(self._names.status, list(node_ids))
+        return {n: _parse_status(r)[0] for n, r in zip(node_ids, raw, strict=True)}
+
     async def set_statuses(self, updates: Sequence[StatusUpdate]) -> None:
         if not updates:
             return

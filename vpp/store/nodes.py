@@ -12,14 +12,12 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pymongo.errors import BulkWriteError
-
 from vpp.bus.credentials import node_ids
 from vpp.config import MqttSettings
 from vpp.models import NodeKind
 from vpp.store.database import Database
 from vpp.store.documents import NODES, GeoPoint, NodeSpec
-from vpp.store.write_errors import refused_but_duplicates
+from vpp.store.write_errors import insert_new
 
 _CHUNK = 1_000
 
@@ -48,14 +46,8 @@ async def register_nodes(db: Database, specs: Sequence[NodeSpec]) -> RegisterRes
     created = 0
     for start in range(0, len(missing), _CHUNK):
         docs = [spec.model_dump() for spec in missing[start : start + _CHUNK]]
-        try:
-            result = await coll.insert_many(docs, ordered=False)
-            created += len(result.inserted_ids)
-        except BulkWriteError as exc:
-            # Registered concurrently by someone else: those count as existing.
-            if refused_but_duplicates(exc):
-                raise
-            created += int(exc.details.get("nInserted", 0))
+        # Registered concurrently by someone else: those count as existing.
+        created += await insert_new(coll, docs)
     return RegisterResult(created=created, existing=len(ids) - created)
 
 

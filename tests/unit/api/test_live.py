@@ -24,7 +24,7 @@ from vpp.api.metrics import ApiMetrics
 from vpp.dispatch.models import DispatchProgress, DispatchStatus, StatusCounts
 from vpp.models import NodeStatus
 from vpp.store.aggregate import FreqStatus
-from vpp.store.live_state import RawLiveState, epoch_ms, from_epoch_ms
+from vpp.store.live_state import RawLiveState, StatusUpdate, epoch_ms, from_epoch_ms
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -79,10 +79,44 @@ def test_a_restart_raises_what_changed_since_the_stores_last_word() -> None:
         "e": Presence(True, t),  # never mentioned, online: nothing to say
     }
     assert [(a.kind, a.dc_id, a.at) for a in restart_alerts(last_known, now)] == [
+        (AlertKind.NODE_OFFLINE, "d", from_epoch_ms(t + 5_000)),
         (AlertKind.NODE_OFFLINE, "a", from_epoch_ms(t + 30_000)),
         (AlertKind.NODE_ONLINE, "b", from_epoch_ms(t + 45_000)),
-        (AlertKind.NODE_OFFLINE, "d", from_epoch_ms(t + 5_000)),
     ]
+
+
+def test_a_restart_replays_the_status_changes_logged_while_none_watched() -> None:
+    t = epoch_ms(NOW)
+    last_known = {"a": Presence(True, t), "b": Presence(False, t), "c": Presence(True, t)}
+    logged = [
+        StatusUpdate("c", NodeStatus.OFFLINE, t - 5_000),  # before the store's last word
+        StatusUpdate("a", NodeStatus.OFFLINE, t + 10_000),  # its last will...
+        StatusUpdate("b", NodeStatus.OFFLINE, t + 12_000),  # already offline: nothing
+        StatusUpdate("a", NodeStatus.ONLINE, t + 20_000),  # ...and its reconnect
+        StatusUpdate("d", NodeStatus.OFFLINE, t + 25_000),  # never mentioned: was online
+        StatusUpdate("a", NodeStatus.ONLINE, t + 26_000),  # a retained copy: nothing
+        StatusUpdate("b", NodeStatus.ONLINE, t + 30_000),  # back, then silent again
+        StatusUpdate("d", NodeStatus.ONLINE, t + 40_000),  # back, with nothing sent since
+    ]
+    now = {
+        "a": Presence(True, t + 50_000),  # online, as at the store's last word
+        "b": Presence(False, t + 60_000),  # offline again, since 30 s of silence
+        "c": Presence(True, t + 50_000),
+        "d": Presence(False, t + 35_000),  # its last reading before the will, plus 30 s
+    }
+    alerts = restart_alerts(last_known, now, logged)
+    assert [(a.kind, a.dc_id, a.at) for a in alerts] == [
+        (AlertKind.NODE_OFFLINE, "a", from_epoch_ms(t + 10_000)),
+        (AlertKind.NODE_ONLINE, "a", from_epoch_ms(t + 20_000)),
+        (AlertKind.NODE_OFFLINE, "d", from_epoch_ms(t + 25_000)),
+        (AlertKind.NODE_ONLINE, "b", from_epoch_ms(t + 30_000)),
+        # Said it was back, sent nothing: offline again from then, not from before it.
+        (AlertKind.NODE_ONLINE, "d", from_epoch_ms(t + 40_000)),
+        (AlertKind.NODE_OFFLINE, "d", from_epoch_ms(t + 40_000)),
+        (AlertKind.NODE_OFFLINE, "b", from_epoch_ms(t + 60_000)),
+    ]
+    # The ids a watching process would have given the last will and the reconnect.
+    assert alerts[0].id == f"node_offline:a:{t + 10_000}"
 
 
 @pytest.mark.parametrize(

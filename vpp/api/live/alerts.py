@@ -24,9 +24,12 @@ offline/online alert, and the grid's band from its newest frequency alert. So it
 scan raises what changed while no process watched (a node that went offline meanwhile,
 or came back), at the time of what showed it, and a restart raises nothing twice. A node
 the store never mentioned counts as online until then. What happened and was undone
-while no process watched (a node offline and back) leaves no trace in the live state,
-so no alert. Without a store the monitor runs only while someone subscribes, and its
-first scan is its baseline.
+while no process watched (a node offline and back) leaves no trace in the live state;
+it is replayed from the status changes ingest logged (`vpp.store.status_log`): a last
+will raises `NODE_OFFLINE` at its time, a reconnect's `online` status `NODE_ONLINE` at
+its own. A node that fell silent without a last will and came back while no process
+watched is in neither, so it is not alerted. Without a store the monitor runs only
+while someone subscribes, and its first scan is its baseline.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import asyncio
 import contextlib
 import logging
 import statistics
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -61,10 +64,12 @@ from vpp.store.documents import AlertKind, AlertRecord
 from vpp.store.live_state import (
     RawLiveState,
     RedisClient,
+    StatusUpdate,
     epoch_ms,
     from_epoch_ms,
     is_online,
 )
+from vpp.store.status_log import changes_since, prune_changes
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +273,7 @@ class AlertMonitor:
         finally:
             self._seeded.set()
         last_known = await self._last_known()
+        logged = await self._logged_since(last_known)
         await self._listening.wait()
         while True:
             try:
@@ -278,7 +284,8 @@ class AlertMonitor:
                 if presence is not None:
                     alerts = node_alerts(presence, current)
                 elif last_known is not None:
-                    alerts = restart_alerts(last_known, current)
+                    alerts = restart_alerts(last_known, current, logged)
+                    logged = []
                 else:
                     alerts = []
                 for alert in alerts:
@@ -318,6 +325,21 @@ class AlertMonitor:
             for node_id, (kind, at) in nodes.items()
         }
 
+    async def _logged_since(self, last_known: Mapping[str, Presence] | None) -> list[StatusUpdate]:
+        """The status changes ingest logged since the oldest of the store's last words (or
+        within the retention, if it has none); empty if there is no last word to replay
+        from."""
+        if self._db is None or last_known is None:
+            return []
+        since = datetime.now(UTC) - self._retention
+        if last_known:
+            since = max(since, from_epoch_ms(min(p.since_ms for p in last_known.values())))
+        try:
+            return await changes_since(self._db, since)
+        except (PyMongoError, OSError) as exc:
+            log.warning("alerts: the status log is unreadable, not replaying it: %s", exc)
+            return []
+
     async def _store_forever(self) -> None:
         assert self._db is not None
         pruned_at: datetime | None = None
@@ -331,6 +353,7 @@ class AlertMonitor:
                     now = datetime.now(UTC)
                     if pruned_at is None or now - pruned_at >= PRUNE_EVERY:
                         await prune_alerts(self._db, now - self._retention)
+                        await prune_changes(self._db, now - self._retention)
                         pruned_at = now
                     break
                 except (PyMongoError, OSError) as exc:
@@ -386,11 +409,33 @@ def node_alerts(before: Mapping[str, Presence], after: Mapping[str, Presence]) -
     return alerts
 
 
-def restart_alerts(last_known: Mapping[str, Presence], now: Mapping[str, Presence]) -> list[Alert]:
+def restart_alerts(
+    last_known: Mapping[str, Presence],
+    now: Mapping[str, Presence],
+    logged: Sequence[StatusUpdate] = (),
+) -> list[Alert]:
     """The alerts a first scan owes for what changed while no process watched: each node
-    against what the store last said of it; one it never mentioned was online."""
+    from what the store last said of it (one it never mentioned was online), through the
+    status changes ingest `logged` after that (oldest first), to what it is `now`."""
     assumed = Presence(online=True, since_ms=0)
-    return node_alerts({node: last_known.get(node, assumed) for node in now}, now)
+    replayed = {node: last_known.get(node, assumed) for node in now}
+    alerts: list[Alert] = []
+    for change in logged:
+        was = replayed.get(change.dc_id, last_known.get(change.dc_id, assumed))
+        if change.at_ms <= was.since_ms:
+            continue  # alerted (or superseded) before the store's last word
+        then = {change.dc_id: Presence(change.status is NodeStatus.ONLINE, change.at_ms)}
+        alerts += node_alerts({change.dc_id: was}, then)
+        if then[change.dc_id].online != was.online:
+            replayed[change.dc_id] = then[change.dc_id]
+    # Never before the last change replayed: a node that said `online` and then sent
+    # nothing is offline from then on, not from before it.
+    settled = {
+        node: Presence(p.online, max(p.since_ms, replayed[node].since_ms))
+        for node, p in now.items()
+    }
+    alerts += node_alerts(replayed, settled)
+    return sorted(alerts, key=lambda a: (a.at, a.dc_id or ""))
 
 
 def newest_reading(batch: LiveBatch) -> datetime:
