@@ -103,7 +103,7 @@ async def run(nodes: int, per_node: int, logged: int, repeat: int) -> None:
             known = {
                 n: Presence(k is AlertKind.NODE_ONLINE, epoch_ms(at)) for n, (k, at) in last.items()
             }
-            alerts = restart_alerts(known, now, replay)
+            alerts, _ = restart_alerts(known, now, replay)
             replay_s = time.perf_counter() - t0
             if len(replay) != len(changes) or len(alerts) != nodes * (logged + logged % 2):
                 raise SystemExit(f"replayed {len(replay)} changes into {len(alerts)} alerts: wrong")

@@ -38,18 +38,20 @@ from vpp.store.live_state import (
     read_live_states,
 )
 from vpp.store.nodes import register_nodes, seed_node_specs
-from vpp.store.status_log import changes_since
+from vpp.store.status_log import StatusLogReader, changes_since, log_changes
 
 HISTORY = """query($first: Int!, $after: String, $dcId: ID, $kind: AlertKind) {
   alertHistory(first: $first, after: $after, dcId: $dcId, kind: $kind) {
     edges { node { id kind at dcId freqStatus message } } pageInfo { hasNextPage endCursor } } }"""
 
 
-def monitor(redis: Redis, names: RedisNames, db: Database) -> tuple[AlertMonitor, Broadcaster]:
+def monitor(
+    redis: Redis, names: RedisNames, db: Database, scan_s: float = 0.1
+) -> tuple[AlertMonitor, Broadcaster]:
     """What one API process runs: a broadcaster of the live batches, and the monitor."""
     broadcaster = Broadcaster(names.telemetry_live, ApiMetrics(CollectorRegistry()))
     ingest = IngestSettings(offline_after_s=30.0)
-    return AlertMonitor(redis, names, broadcaster, ingest, scan_s=0.1, db=db), broadcaster
+    return AlertMonitor(redis, names, broadcaster, ingest, scan_s=scan_s, db=db), broadcaster
 
 
 async def stored(db: Database, count: int, timeout_s: float = 10) -> list[dict[str, Any]]:
@@ -279,6 +281,63 @@ async def test_a_node_offline_and_back_while_no_api_ran_is_alerted_at_the_next_s
         (AlertKind.NODE_OFFLINE.value, changes[3][1]),
     ]
     assert all(d["dc_id"] == node for d in docs)
+
+
+async def test_a_node_offline_and_back_between_two_scans_is_alerted_at_both_times(
+    settings: Settings, scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
+) -> None:
+    """A watching process scans Redis every second; the node's last will and its
+    reconnect arrive 200 ms apart, written as ingest writes them (the log, then Redis).
+    Redis shows the node online before and after; the log shows what happened between."""
+    db = scratch_db
+    await init_store(db, settings.mongo)
+    node = "flap-1"
+    live = LiveStateWriter(scratch_redis, scratch_names)
+    await publish_live(scratch_redis, scratch_names, [reading(node)])
+    watcher, _ = monitor(scratch_redis, scratch_names, db, scan_s=1.0)
+    watcher.start()
+    try:
+        async with asyncio.timeout(10):
+            await watcher.ready.wait()
+        went = epoch_ms(datetime.now(UTC))
+        for change in (
+            StatusUpdate(node, NodeStatus.OFFLINE, went),
+            StatusUpdate(node, NodeStatus.ONLINE, went + 200),
+        ):
+            await log_changes(db, [change])
+            await live.set_statuses([change])
+        docs = await stored(db, 2)
+        scans = watcher.scans
+        async with asyncio.timeout(10):
+            while watcher.scans < scans + 2:  # noqa: ASYNC110 - a count, with no event
+                await asyncio.sleep(0.1)
+    finally:
+        await watcher.stop()
+    assert [(d["kind"], d["dc_id"], epoch_ms(d["at"])) for d in docs] == [
+        (AlertKind.NODE_OFFLINE.value, node, went),
+        (AlertKind.NODE_ONLINE.value, node, went + 200),
+    ]
+    assert await db[ALERTS].count_documents({}) == 2  # later scans add nothing
+
+
+async def test_the_log_reader_returns_each_change_once_late_ones_too(
+    settings: Settings, scratch_db: Database
+) -> None:
+    db = scratch_db
+    await init_store(db, settings.mongo)
+    t = epoch_ms(datetime.now(UTC))
+    reader = StatusLogReader(db, from_epoch_ms(t - 60_000))
+    first = StatusUpdate("lr-1", NodeStatus.OFFLINE, t)
+    await log_changes(db, [StatusUpdate("lr-0", NodeStatus.OFFLINE, t - 120_000), first])
+    assert await reader.read() == [first]  # not what was logged before `since`
+    assert await reader.read() == []
+    # Logged after the read, received before it (its batch was retried): still read.
+    late = StatusUpdate("lr-2", NodeStatus.ONLINE, t - 30_000)
+    await log_changes(db, [late])
+    assert await reader.read() == [late]
+    # Beyond StatusLogReader.LATE it is missed: Redis's state still tells where it ended.
+    await log_changes(db, [StatusUpdate("lr-3", NodeStatus.ONLINE, t - 180_000)])
+    assert await reader.read() == []
 
 
 async def test_a_viewer_pages_the_stored_alerts_by_node_and_kind(

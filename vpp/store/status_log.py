@@ -5,7 +5,9 @@ while no API process watched leaves no trace there. Ingest logs every status mes
 that changes what it knew of the node (`changes`): a last will, a reconnect's `online`.
 A retained status delivered again when ingest resubscribes says nothing new and is not
 logged. A starting alert monitor replays what was logged since the store's last word on
-each node (`vpp.api.live.alerts.restart_alerts`).
+each node (`vpp.api.live.alerts.restart_alerts`), then what is logged between its scans
+(`StatusLogReader`, `replay_alerts`): a node's last will and its reconnect a moment
+later fall between two scans of Redis.
 
 A change's id is the node, the status and the time ingest received it, so a batch
 written again after a failure stores each change once.
@@ -14,7 +16,7 @@ written again after a failure stores each change once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pymongo import ASCENDING
 
@@ -66,6 +68,33 @@ async def changes_since(db: Database, since: datetime) -> list[StatusUpdate]:
         StatusUpdate(doc["dc_id"], NodeStatus(doc["status"]), epoch_ms(doc["at"]))
         async for doc in cursor
     ]
+
+
+class StatusLogReader:
+    """Reads the log call after call: the first call returns the changes received after
+    `since`, each later one those logged since the call before. A change can reach the
+    log after others received later (its batch was retried while the store was away), so
+    each read reaches `LATE` back and skips what it returned before."""
+
+    LATE = timedelta(minutes=2)
+
+    def __init__(self, db: Database, since: datetime) -> None:
+        self._db = db
+        self._since = since
+        self._returned: dict[str, int] = {}  # id -> epoch ms, within LATE of the newest
+
+    async def read(self) -> list[StatusUpdate]:
+        found = await changes_since(self._db, self._since)
+        new = [c for c in found if change_id(c) not in self._returned]
+        if not found:
+            return new
+        newest = max(c.at_ms for c in found)
+        horizon = newest - int(self.LATE.total_seconds() * 1000)
+        self._returned = {key: at for key, at in self._returned.items() if at > horizon} | {
+            change_id(c): c.at_ms for c in found if c.at_ms > horizon
+        }
+        self._since = max(self._since, from_epoch_ms(horizon))
+        return new
 
 
 async def prune_changes(db: Database, cutoff: datetime) -> int:

@@ -16,6 +16,7 @@ from vpp.api.live.alerts import (
     newest_reading,
     node_alerts,
     presence,
+    replay_alerts,
     restart_alerts,
 )
 from vpp.api.live.broadcaster import Broadcaster, LiveBatch
@@ -78,7 +79,9 @@ def test_a_restart_raises_what_changed_since_the_stores_last_word() -> None:
         "d": Presence(False, t + 5_000),  # never mentioned: was online as far as told
         "e": Presence(True, t),  # never mentioned, online: nothing to say
     }
-    assert [(a.kind, a.dc_id, a.at) for a in restart_alerts(last_known, now)] == [
+    alerts, baseline = restart_alerts(last_known, now)
+    assert baseline == now
+    assert [(a.kind, a.dc_id, a.at) for a in alerts] == [
         (AlertKind.NODE_OFFLINE, "d", from_epoch_ms(t + 5_000)),
         (AlertKind.NODE_OFFLINE, "a", from_epoch_ms(t + 30_000)),
         (AlertKind.NODE_ONLINE, "b", from_epoch_ms(t + 45_000)),
@@ -104,19 +107,53 @@ def test_a_restart_replays_the_status_changes_logged_while_none_watched() -> Non
         "c": Presence(True, t + 50_000),
         "d": Presence(False, t + 35_000),  # its last reading before the will, plus 30 s
     }
-    alerts = restart_alerts(last_known, now, logged)
+    alerts, baseline = restart_alerts(last_known, now, logged)
     assert [(a.kind, a.dc_id, a.at) for a in alerts] == [
         (AlertKind.NODE_OFFLINE, "a", from_epoch_ms(t + 10_000)),
         (AlertKind.NODE_ONLINE, "a", from_epoch_ms(t + 20_000)),
         (AlertKind.NODE_OFFLINE, "d", from_epoch_ms(t + 25_000)),
         (AlertKind.NODE_ONLINE, "b", from_epoch_ms(t + 30_000)),
-        # Said it was back, sent nothing: offline again from then, not from before it.
         (AlertKind.NODE_ONLINE, "d", from_epoch_ms(t + 40_000)),
-        (AlertKind.NODE_OFFLINE, "d", from_epoch_ms(t + 40_000)),
         (AlertKind.NODE_OFFLINE, "b", from_epoch_ms(t + 60_000)),
     ]
     # The ids a watching process would have given the last will and the reconnect.
     assert alerts[0].id == f"node_offline:a:{t + 10_000}"
+    # d said it was back and sent nothing, which Redis cannot tell from Redis not having
+    # taken the `online` yet: the next scan, finding d still offline, says so, from when
+    # it said it was back (not from before it).
+    assert baseline["d"] == Presence(True, t + 40_000)
+    again, _ = replay_alerts(baseline, now)
+    assert [(a.kind, a.dc_id, a.at) for a in again] == [
+        (AlertKind.NODE_OFFLINE, "d", from_epoch_ms(t + 40_000)),
+    ]
+
+
+def test_a_scan_replays_what_was_logged_since_the_scan_before() -> None:
+    t = epoch_ms(NOW)
+    before = {"a": Presence(True, t), "b": Presence(True, t), "c": Presence(True, t)}
+    logged = [
+        StatusUpdate("a", NodeStatus.OFFLINE, t + 1_000),  # a's will and its reconnect,
+        StatusUpdate("a", NodeStatus.ONLINE, t + 1_200),  # both between two scans
+        StatusUpdate("b", NodeStatus.OFFLINE, t + 2_000),  # logged, not in Redis yet
+        StatusUpdate("z", NodeStatus.OFFLINE, t + 2_500),  # a node no scan has seen
+    ]
+    now = {
+        "a": Presence(True, t + 4_000),
+        "b": Presence(True, t + 1_900),  # its last reading, before the will
+        "c": Presence(False, t + 3_000),  # silent: no will, nothing logged
+    }
+    alerts, baseline = replay_alerts(before, now, logged)
+    assert [(a.kind, a.dc_id, a.at) for a in alerts] == [
+        (AlertKind.NODE_OFFLINE, "a", from_epoch_ms(t + 1_000)),
+        (AlertKind.NODE_ONLINE, "a", from_epoch_ms(t + 1_200)),
+        (AlertKind.NODE_OFFLINE, "b", from_epoch_ms(t + 2_000)),
+        (AlertKind.NODE_OFFLINE, "c", from_epoch_ms(t + 3_000)),
+    ]
+    # Once Redis has b's will, the next scan finds nothing new; a late copy of a change
+    # already replayed is superseded.
+    now["b"] = Presence(False, t + 2_000)
+    late = [StatusUpdate("b", NodeStatus.OFFLINE, t + 2_000)]
+    assert replay_alerts(baseline, now, late)[0] == []
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,9 @@
   status, and decides online/offline exactly as the aggregate does
   (`vpp.store.live_state.is_online`); a node going from online to offline raises
   `NODE_OFFLINE` (silent for `offline_after_s`, or its last will said so), and back
-  `NODE_ONLINE`.
+  `NODE_ONLINE`. A monitor that stores alerts also replays the status changes ingest
+  logged since its last scan (`vpp.store.status_log`, `replay_alerts`): a last will
+  and the reconnect a moment later fall between two scans.
 
 Each alert carries the time of what showed it, not of its detection: the batch's newest
 reading for the frequency, the status's time or the last reading plus the silence for a
@@ -69,7 +71,7 @@ from vpp.store.live_state import (
     from_epoch_ms,
     is_online,
 )
-from vpp.store.status_log import changes_since, prune_changes
+from vpp.store.status_log import StatusLogReader, prune_changes
 
 log = logging.getLogger(__name__)
 
@@ -273,24 +275,25 @@ class AlertMonitor:
         finally:
             self._seeded.set()
         last_known = await self._last_known()
-        logged = await self._logged_since(last_known)
+        log_reader = self._log_reader(last_known)
         await self._listening.wait()
         while True:
+            # The log before Redis: ingest writes a change to the log first.
+            logged = await self._read_log(log_reader)
             try:
                 current = await self._presence(epoch_ms(datetime.now(UTC)))
             except (RedisError, OSError) as exc:
                 log.warning("node scan for alerts failed: %s", exc)
             else:
+                alerts: list[Alert] = []
                 if presence is not None:
-                    alerts = node_alerts(presence, current)
+                    alerts, presence = replay_alerts(presence, current, logged)
                 elif last_known is not None:
-                    alerts = restart_alerts(last_known, current, logged)
-                    logged = []
+                    alerts, presence = restart_alerts(last_known, current, logged)
                 else:
-                    alerts = []
+                    presence = current
                 for alert in alerts:
                     self._emit(alert)
-                presence = current
                 self.scans += 1
                 self.ready.set()
             raise_if_cancelled()
@@ -325,19 +328,24 @@ class AlertMonitor:
             for node_id, (kind, at) in nodes.items()
         }
 
-    async def _logged_since(self, last_known: Mapping[str, Presence] | None) -> list[StatusUpdate]:
-        """The status changes ingest logged since the oldest of the store's last words (or
-        within the retention, if it has none); empty if there is no last word to replay
-        from."""
+    def _log_reader(self, last_known: Mapping[str, Presence] | None) -> StatusLogReader | None:
+        """A reader of the status log from the oldest of the store's last words (within
+        the retention; from the retention's start if it has none). None without a last
+        word: a monitor that does not store alerts has no baseline to replay from."""
         if self._db is None or last_known is None:
-            return []
+            return None
         since = datetime.now(UTC) - self._retention
         if last_known:
             since = max(since, from_epoch_ms(min(p.since_ms for p in last_known.values())))
+        return StatusLogReader(self._db, since)
+
+    async def _read_log(self, reader: StatusLogReader | None) -> list[StatusUpdate]:
+        if reader is None:
+            return []
         try:
-            return await changes_since(self._db, since)
+            return await reader.read()
         except (PyMongoError, OSError) as exc:
-            log.warning("alerts: the status log is unreadable, not replaying it: %s", exc)
+            log.warning("alerts: the status log is unreadable, scanning Redis only: %s", exc)
             return []
 
     async def _store_forever(self) -> None:
@@ -409,33 +417,58 @@ def node_alerts(before: Mapping[str, Presence], after: Mapping[str, Presence]) -
     return alerts
 
 
+def replay_alerts(
+    before: Mapping[str, Presence],
+    now: Mapping[str, Presence],
+    logged: Sequence[StatusUpdate] = (),
+) -> tuple[list[Alert], dict[str, Presence]]:
+    """The alerts between two scans (`before`, `now`), with the status changes ingest
+    `logged` in between (oldest first) replayed on the way, so a node offline and back
+    between the scans is alerted at both times; and what the next scan compares with.
+
+    A change older than what `before` knew of its node is superseded; a node first seen
+    `now` raises nothing. Ingest logs a change just before Redis takes it, so a scan can
+    find a change in the log that Redis does not show yet (`now` older than the change):
+    the change stands, and the next scan compares with it."""
+    replayed = dict(before)
+    changed: set[str] = set()
+    alerts: list[Alert] = []
+    for change in logged:
+        was = replayed.get(change.dc_id)
+        if was is None or change.at_ms <= was.since_ms:
+            continue
+        then = Presence(change.status is NodeStatus.ONLINE, change.at_ms)
+        if then.online != was.online:
+            alerts += node_alerts({change.dc_id: was}, {change.dc_id: then})
+            replayed[change.dc_id] = then
+            changed.add(change.dc_id)
+    baseline: dict[str, Presence] = {}
+    for node, seen in now.items():
+        was = replayed.get(node)
+        if was is None or was.online == seen.online:
+            baseline[node] = seen
+        elif node in changed and seen.since_ms < was.since_ms:
+            baseline[node] = was
+        else:
+            # Never before the change it follows: a node that said `online` and then
+            # sent nothing is offline from then on, not from before it.
+            settled = Presence(seen.online, max(seen.since_ms, was.since_ms))
+            alerts += node_alerts({node: was}, {node: settled})
+            baseline[node] = settled
+    return sorted(alerts, key=lambda a: (a.at, a.dc_id or "")), baseline
+
+
 def restart_alerts(
     last_known: Mapping[str, Presence],
     now: Mapping[str, Presence],
     logged: Sequence[StatusUpdate] = (),
-) -> list[Alert]:
+) -> tuple[list[Alert], dict[str, Presence]]:
     """The alerts a first scan owes for what changed while no process watched: each node
     from what the store last said of it (one it never mentioned was online), through the
-    status changes ingest `logged` after that (oldest first), to what it is `now`."""
+    status changes ingest `logged` after that, to what it is `now`."""
     assumed = Presence(online=True, since_ms=0)
-    replayed = {node: last_known.get(node, assumed) for node in now}
-    alerts: list[Alert] = []
-    for change in logged:
-        was = replayed.get(change.dc_id, last_known.get(change.dc_id, assumed))
-        if change.at_ms <= was.since_ms:
-            continue  # alerted (or superseded) before the store's last word
-        then = {change.dc_id: Presence(change.status is NodeStatus.ONLINE, change.at_ms)}
-        alerts += node_alerts({change.dc_id: was}, then)
-        if then[change.dc_id].online != was.online:
-            replayed[change.dc_id] = then[change.dc_id]
-    # Never before the last change replayed: a node that said `online` and then sent
-    # nothing is offline from then on, not from before it.
-    settled = {
-        node: Presence(p.online, max(p.since_ms, replayed[node].since_ms))
-        for node, p in now.items()
-    }
-    alerts += node_alerts(replayed, settled)
-    return sorted(alerts, key=lambda a: (a.at, a.dc_id or ""))
+    nodes = set(now) | {change.dc_id for change in logged}
+    return replay_alerts({n: last_known.get(n, assumed) for n in nodes}, now, logged)
 
 
 def newest_reading(batch: LiveBatch) -> datetime:
