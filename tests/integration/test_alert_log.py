@@ -105,6 +105,51 @@ async def test_two_processes_store_each_alert_once_at_its_own_time(
     assert first.stored + second.stored == 2
 
 
+async def test_two_processes_store_a_return_once_whenever_each_scans(
+    scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
+) -> None:
+    """Two processes scan at their own moments while the node, back from its last will,
+    reports every 30 ms: each sees another newest reading, and both name the return by
+    the offline it ends, so the store holds it once."""
+    db = scratch_db
+    await db[ALERTS].create_indexes(StoredAlert.Settings.indexes)
+    node = "al-back"
+    await publish_live(scratch_redis, scratch_names, [reading(node)])
+    # Periods of their own, so their scans part within a few of them.
+    first, _ = monitor(scratch_redis, scratch_names, db, scan_s=0.2)
+    second, _ = monitor(scratch_redis, scratch_names, db, scan_s=0.33)
+    first.start()
+    second.start()
+    try:
+        async with asyncio.timeout(10):
+            await first.ready.wait()
+            await second.ready.wait()
+        went_ms = epoch_ms(datetime.now(UTC)) + 10
+        await LiveStateWriter(scratch_redis, scratch_names).set_statuses(
+            [StatusUpdate(node, NodeStatus.OFFLINE, went_ms)]
+        )
+        await stored(db, 1)
+        # Both have seen it offline (two scans each since): neither missed the going.
+        first_seen, second_seen = first.scans + 2, second.scans + 2
+        async with asyncio.timeout(10):
+            while first.scans < first_seen or second.scans < second_seen:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        for _ in range(40):
+            await asyncio.sleep(0.03)
+            await publish_live(scratch_redis, scratch_names, [reading(node)])
+        docs = await stored(db, 2)
+        await asyncio.sleep(0.5)  # the other process's copy arrives, and changes nothing
+        assert await db[ALERTS].count_documents({}) == 2
+    finally:
+        for m in (first, second):
+            await m.stop()
+    gone, back = docs
+    assert (gone["kind"], epoch_ms(gone["at"])) == (AlertKind.NODE_OFFLINE.value, went_ms)
+    assert back["kind"] == AlertKind.NODE_ONLINE.value
+    assert back["_id"] == f"node_online:{node}:{went_ms}"
+    assert back["at"] > gone["at"]
+
+
 async def test_alerts_raised_while_the_store_is_away_are_stored_when_it_returns(
     settings: Settings, scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
 ) -> None:

@@ -24,8 +24,15 @@ log = logging.getLogger(__name__)
 NODE_KINDS = (AlertKind.NODE_OFFLINE, AlertKind.NODE_ONLINE)
 
 
-def alert_id(kind: AlertKind, dc_id: str | None, at: datetime) -> str:
-    """What happened, to whom, when (to the millisecond the store keeps)."""
+def alert_id(
+    kind: AlertKind, dc_id: str | None, at: datetime, offline_since: datetime | None = None
+) -> str:
+    """What happened, to whom, when (to the millisecond the store keeps). A node's return
+    is named by the going offline it ends: processes agree on when a node went offline
+    (its last will, or its last reading plus the silence), but each sees a return at its
+    own scan, by then past another of the node's readings."""
+    if kind is AlertKind.NODE_ONLINE and offline_since is not None:
+        at = offline_since
     return f"{kind.value}:{dc_id or 'grid'}:{int(at.timestamp() * 1000)}"
 
 
@@ -33,7 +40,9 @@ async def store_alerts(db: Database, alerts: Sequence[AlertRecord]) -> int:
     """Insert the alerts another process has not stored yet; how many were new."""
     if not alerts:
         return 0
-    docs = [{"_id": alert_id(a.kind, a.dc_id, a.at), **a.model_dump()} for a in alerts]
+    docs = [
+        {"_id": alert_id(a.kind, a.dc_id, a.at, a.offline_since), **a.model_dump()} for a in alerts
+    ]
     return await insert_new(db[ALERTS], docs)
 
 

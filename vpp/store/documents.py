@@ -174,10 +174,13 @@ class AlertRecord(BaseModel):
     dc_id: str | None = None  # None: the grid's
     freq: float | None = None
     freq_status: str | None = None
+    # A node's return: since when it was offline (the time of the going offline it ends).
+    offline_since: AwareDatetime | None = None
 
 
 class StoredAlert(AlertRecord, Document):
-    id: str  # type: ignore[assignment]  # "<kind>:<node id or grid>:<epoch ms of at>"
+    # "<kind>:<node id or grid>:<epoch ms of at>", a return's of its `offline_since`
+    id: str  # type: ignore[assignment]
 
     class Settings:
         name = ALERTS

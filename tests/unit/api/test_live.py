@@ -65,8 +65,32 @@ def test_node_alerts_are_raised_on_changes_only_at_the_time_that_showed_them() -
         (AlertKind.NODE_OFFLINE, "a", from_epoch_ms(t + 30_000)),
         (AlertKind.NODE_ONLINE, "b", from_epoch_ms(t + 45_000)),
     ]
-    # Every process scanning the same state names the alert alike.
+    # Every process scanning the same state names the alert alike; a return by the going
+    # offline it ends (another process, scanning later, sees a later reading).
     assert alerts[0].id == f"node_offline:a:{t + 30_000}"
+    assert alerts[1].id == f"node_online:b:{t}"
+    assert alerts[1].message == "b is back online after 45 s offline"
+    later = node_alerts(before, {"b": Presence(True, t + 47_000)})
+    assert [a.id for a in later] == [alerts[1].id]
+
+
+@pytest.mark.parametrize(
+    ("offline_s", "said"),
+    [
+        (59, "59 s"),
+        (60, "1 min"),
+        (3_599, "59 min"),
+        (3_600, "1 h"),
+        (3_900, "1 h 5 min"),
+        (86_400, "1 d"),
+        (93_600, "1 d 2 h"),
+    ],
+)
+def test_a_return_says_how_long_the_node_was_offline(offline_s: int, said: str) -> None:
+    t = epoch_ms(NOW)
+    (back,) = node_alerts({"n": Presence(False, t)}, {"n": Presence(True, t + offline_s * 1000)})
+    assert back.message == f"n is back online after {said} offline"
+    assert back.offline_since == NOW
 
 
 def test_a_restart_raises_what_changed_since_the_stores_last_word() -> None:

@@ -17,9 +17,11 @@
 
 Each alert carries the time of what showed it, not of its detection: the batch's newest
 reading for the frequency, the status's time or the last reading plus the silence for a
-node going offline, the reading that brought it back. Every API process derives the same
-alerts from the same data, at the same times, and stores them (`vpp.store.alert_log`,
-`start`): their copies share an id, so the `alerts` collection holds each once.
+node going offline, the reading that brought it back (as the scan finds it: a process
+scanning later may find a later one). Every API process derives the same alerts from the
+same data and stores them (`vpp.store.alert_log`, `start`): their copies share an id (a
+return's names the going offline it ends, on which they agree), so the `alerts`
+collection holds each once.
 
 A process that stores alerts starts from what the store last said: each node's newest
 offline/online alert, and the grid's band from its newest frequency alert. So its first
@@ -106,10 +108,11 @@ class Alert:
     dc_id: str | None = None
     freq: float | None = None
     freq_status: FreqStatus | None = None
+    offline_since: datetime | None = None  # a node's return: since when it was offline
 
     @property
     def id(self) -> str:
-        return alert_id(self.kind, self.dc_id, self.at)
+        return alert_id(self.kind, self.dc_id, self.at, self.offline_since)
 
     def record(self) -> AlertRecord:
         return AlertRecord(
@@ -119,6 +122,7 @@ class Alert:
             dc_id=self.dc_id,
             freq=self.freq,
             freq_status=None if self.freq_status is None else self.freq_status.value,
+            offline_since=self.offline_since,
         )
 
 
@@ -411,7 +415,9 @@ def node_alerts(before: Mapping[str, Presence], after: Mapping[str, Presence]) -
             continue
         at = from_epoch_ms(now.since_ms)
         if now.online:
-            alerts.append(Alert(AlertKind.NODE_ONLINE, at, f"{node_id} is back online", node_id))
+            went = from_epoch_ms(was.since_ms)
+            message = f"{node_id} is back online after {_duration(at - went)} offline"
+            alerts.append(Alert(AlertKind.NODE_ONLINE, at, message, node_id, offline_since=went))
         else:
             alerts.append(Alert(AlertKind.NODE_OFFLINE, at, f"{node_id} went offline", node_id))
     return alerts
@@ -469,6 +475,21 @@ def restart_alerts(
     assumed = Presence(online=True, since_ms=0)
     nodes = set(now) | {change.dc_id for change in logged}
     return replay_alerts({n: last_known.get(n, assumed) for n in nodes}, now, logged)
+
+
+def _duration(span: timedelta) -> str:
+    """e.g. 45 s, 12 min, 3 h 5 min, 2 d 4 h."""
+    seconds = max(0, int(span.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def newest_reading(batch: LiveBatch) -> datetime:

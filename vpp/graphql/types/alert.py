@@ -22,6 +22,9 @@ class Alert:
     dc_id: strawberry.ID | None = strawberry.field(description="The node; null for the grid")
     freq: float | None
     freq_status: FreqStatus | None
+    offline_since: datetime | None = strawberry.field(
+        description="A node's return: since when it was offline; null for other alerts"
+    )
 
     @classmethod
     def from_alert(cls, a: LiveAlert) -> Alert:
@@ -33,6 +36,7 @@ class Alert:
             dc_id=strawberry.ID(a.dc_id) if a.dc_id is not None else None,
             freq=a.freq,
             freq_status=a.freq_status,
+            offline_since=a.offline_since,
         )
 
     @classmethod
@@ -45,4 +49,5 @@ class Alert:
             dc_id=strawberry.ID(r.dc_id) if r.dc_id is not None else None,
             freq=r.freq,
             freq_status=None if r.freq_status is None else FreqStatus(r.freq_status),
+            offline_since=r.offline_since,
         )
