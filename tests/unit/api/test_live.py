@@ -77,6 +77,7 @@ def test_node_alerts_are_raised_on_changes_only_at_the_time_that_showed_them() -
 @pytest.mark.parametrize(
     ("offline_s", "said"),
     [
+        (0.009, "under 1 s"),
         (59, "59 s"),
         (60, "1 min"),
         (3_599, "59 min"),
@@ -86,9 +87,11 @@ def test_node_alerts_are_raised_on_changes_only_at_the_time_that_showed_them() -
         (93_600, "1 d 2 h"),
     ],
 )
-def test_a_return_says_how_long_the_node_was_offline(offline_s: int, said: str) -> None:
+def test_a_return_says_how_long_the_node_was_offline(offline_s: float, said: str) -> None:
     t = epoch_ms(NOW)
-    (back,) = node_alerts({"n": Presence(False, t)}, {"n": Presence(True, t + offline_s * 1000)})
+    (back,) = node_alerts(
+        {"n": Presence(False, t)}, {"n": Presence(True, t + int(offline_s * 1000))}
+    )
     assert back.message == f"n is back online after {said} offline"
     assert back.offline_since == NOW
 

@@ -480,6 +480,8 @@ def restart_alerts(
 def _duration(span: timedelta) -> str:
     """e.g. 45 s, 12 min, 3 h 5 min, 2 d 4 h."""
     seconds = max(0, int(span.total_seconds()))
+    if seconds < 1:
+        return "under 1 s"  # a last will and the reconnect right behind it
     if seconds < 60:
         return f"{seconds} s"
     minutes = seconds // 60
