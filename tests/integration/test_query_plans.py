@@ -65,7 +65,12 @@ from vpp.store.documents import (
 from vpp.store.fleet_history import prune_before, read_points, record_minute
 from vpp.store.live_state import StatusUpdate, epoch_ms
 from vpp.store.retention import prune_telemetry
-from vpp.store.status_log import changes_since, log_changes, prune_changes
+from vpp.store.status_log import (
+    changes_logged_after,
+    changes_since,
+    log_changes,
+    prune_changes,
+)
 from vpp.store.telemetry_queries import (
     Bucket,
     downsampled_range,
@@ -336,6 +341,7 @@ async def status_log_reads_and_writes(db: Database, settings: Settings) -> None:
     await log_changes(db, [went])
     await log_changes(db, [went])  # a batch written again after a failure
     assert await changes_since(db, NOW - timedelta(hours=1)) == [went]
+    assert [c.change for c in await changes_logged_after(db, NOW - timedelta(hours=1))] == [went]
     await prune_changes(db, NOW - timedelta(days=30))
 
 

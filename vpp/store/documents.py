@@ -196,6 +196,7 @@ class StatusChangeRecord(BaseModel):
     dc_id: str
     status: NodeStatus
     at: AwareDatetime  # when ingest received it
+    logged_at: AwareDatetime  # when ingest wrote it here (after `at`; later on retries)
 
 
 class StoredStatusChange(StatusChangeRecord, Document):
@@ -205,6 +206,7 @@ class StoredStatusChange(StatusChangeRecord, Document):
         name = NODE_STATUS_LOG
         indexes = [  # noqa: RUF012 - Beanie reads a plain class attribute
             IndexModel([("at", ASCENDING)], name="at"),
+            IndexModel([("logged_at", ASCENDING)], name="logged_at"),
         ]
 
 

@@ -16,7 +16,9 @@ written again after a failure stores each change once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo import ASCENDING
 
@@ -49,51 +51,81 @@ async def log_changes(db: Database, updates: Sequence[StatusUpdate]) -> int:
     """Store the changes not stored yet; how many were new."""
     if not updates:
         return 0
+    logged_at = datetime.now(UTC)
     docs = [
         {
             "_id": change_id(u),
             "dc_id": u.dc_id,
             "status": u.status.value,
             "at": from_epoch_ms(u.at_ms),
+            "logged_at": logged_at,
         }
         for u in updates
     ]
     return await insert_new(db[NODE_STATUS_LOG], docs)
 
 
+@dataclass(frozen=True)
+class LoggedChange:
+    change: StatusUpdate
+    logged_at: datetime
+
+
 async def changes_since(db: Database, since: datetime) -> list[StatusUpdate]:
     """The changes received after `since`, oldest first."""
-    cursor = db[NODE_STATUS_LOG].find({"at": {"$gt": since}}).sort("at", ASCENDING)
+    return [c.change for c in await _find(db, {"at": {"$gt": since}}, "at")]
+
+
+async def changes_logged_after(db: Database, after: datetime) -> list[LoggedChange]:
+    """The changes logged after `after` (by the ingester's clock), oldest received first."""
+    found = await _find(db, {"logged_at": {"$gt": after}}, "logged_at")
+    return sorted(found, key=lambda c: c.change.at_ms)
+
+
+async def _find(db: Database, query: dict[str, Any], order: str) -> list[LoggedChange]:
+    cursor = db[NODE_STATUS_LOG].find(query).sort(order, ASCENDING)
     return [
-        StatusUpdate(doc["dc_id"], NodeStatus(doc["status"]), epoch_ms(doc["at"]))
+        LoggedChange(
+            StatusUpdate(doc["dc_id"], NodeStatus(doc["status"]), epoch_ms(doc["at"])),
+            doc["logged_at"],
+        )
         async for doc in cursor
     ]
 
 
 class StatusLogReader:
     """Reads the log call after call: the first call returns the changes received after
-    `since`, each later one those logged since the call before. A change can reach the
-    log after others received later (its batch was retried while the store was away), so
-    each read reaches `LATE` back and skips what it returned before."""
+    `since`, each later one those (received after `since`) logged since the call before,
+    by when ingest logged
+    them, so a change whose batch was written late (retried while the store was away) is
+    read once it is written. Each read reaches `OVERLAP` back (the ingesters' clocks,
+    inserts in flight) and skips what it returned before."""
 
-    LATE = timedelta(minutes=2)
+    OVERLAP = timedelta(seconds=10)
 
     def __init__(self, db: Database, since: datetime) -> None:
         self._db = db
         self._since = since
-        self._returned: dict[str, int] = {}  # id -> epoch ms, within LATE of the newest
+        self._logged_after: datetime | None = None
+        self._returned: dict[str, datetime] = {}  # id -> logged_at, within the overlap
 
     async def read(self) -> list[StatusUpdate]:
-        found = await changes_since(self._db, self._since)
-        new = [c for c in found if change_id(c) not in self._returned]
-        if not found:
-            return new
-        newest = max(c.at_ms for c in found)
-        horizon = newest - int(self.LATE.total_seconds() * 1000)
-        self._returned = {key: at for key, at in self._returned.items() if at > horizon} | {
-            change_id(c): c.at_ms for c in found if c.at_ms > horizon
+        started = datetime.now(UTC)
+        if self._logged_after is None:
+            found = await _find(self._db, {"at": {"$gt": self._since}}, "at")
+        else:
+            found = await changes_logged_after(self._db, self._logged_after)
+        since_ms = epoch_ms(self._since)
+        new = [
+            c.change
+            for c in found
+            if c.change.at_ms > since_ms and change_id(c.change) not in self._returned
+        ]
+        self._logged_after = started - self.OVERLAP
+        floor = self._logged_after
+        self._returned = {k: t for k, t in self._returned.items() if t > floor} | {
+            change_id(c.change): c.logged_at for c in found if c.logged_at > floor
         }
-        self._since = max(self._since, from_epoch_ms(horizon))
         return new
 
 
