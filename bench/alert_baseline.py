@@ -1,7 +1,7 @@
 """Alert-baseline benchmark: how long a starting API process takes to read what the store
 last said of each node and of the grid (`vpp.store.alert_log.newest_node_alerts`,
 `newest_grid_alert`), with a fleet's worth of alerts stored, and to replay the status
-changes ingest logged since (`vpp.store.status_log.changes_since`,
+changes ingest logged since (`vpp.store.status_log.StatusLogReader`,
 `vpp.api.live.alerts.restart_alerts`).
 
 Not a test: run it against a running store, e.g. after `vpp stack up`:
@@ -30,7 +30,7 @@ from vpp.store.alert_log import alert_id, newest_grid_alert, newest_node_alerts
 from vpp.store.database import mongo_client
 from vpp.store.documents import ALERTS, NODE_STATUS_LOG, AlertKind, StoredAlert, StoredStatusChange
 from vpp.store.live_state import StatusUpdate, epoch_ms
-from vpp.store.status_log import changes_since, log_changes
+from vpp.store.status_log import StatusLogReader, log_changes
 
 INSERT_BATCH = 5_000
 
@@ -97,7 +97,7 @@ async def run(nodes: int, per_node: int, logged: int, repeat: int) -> None:
                 raise SystemExit(f"read {len(last)} of {nodes} nodes, grid {found}: wrong")
             t0 = time.perf_counter()
             since = min(at for _, at in last.values())
-            replay = await changes_since(db, since)
+            replay = await StatusLogReader(db, since).read()
             read_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             known = {

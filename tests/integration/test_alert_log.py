@@ -38,7 +38,7 @@ from vpp.store.live_state import (
     read_live_states,
 )
 from vpp.store.nodes import register_nodes, seed_node_specs
-from vpp.store.status_log import StatusLogReader, changes_since, log_changes
+from vpp.store.status_log import StatusLogReader, log_changes
 
 HISTORY = """query($first: Int!, $after: String, $dcId: ID, $kind: AlertKind) {
   alertHistory(first: $first, after: $after, dcId: $dcId, kind: $kind) {
@@ -256,7 +256,7 @@ async def logged(db: Database, node_id: str, count: int) -> list[tuple[str, date
         while True:
             rows = [
                 (c.status.value, from_epoch_ms(c.at_ms))
-                for c in await changes_since(db, datetime.now(UTC) - timedelta(hours=1))
+                for c in await StatusLogReader(db, datetime.now(UTC) - timedelta(hours=1)).read()
                 if c.dc_id == node_id
             ]
             if len(rows) >= count:

@@ -38,8 +38,6 @@ def alert_id(
 
 async def store_alerts(db: Database, alerts: Sequence[AlertRecord]) -> int:
     """Insert the alerts another process has not stored yet; how many were new."""
-    if not alerts:
-        return 0
     docs = [
         {"_id": alert_id(a.kind, a.dc_id, a.at, a.offline_since), **a.model_dump()} for a in alerts
     ]

@@ -49,8 +49,6 @@ def changes(
 
 async def log_changes(db: Database, updates: Sequence[StatusUpdate]) -> int:
     """Store the changes not stored yet; how many were new."""
-    if not updates:
-        return 0
     logged_at = datetime.now(UTC)
     docs = [
         {
@@ -69,11 +67,6 @@ async def log_changes(db: Database, updates: Sequence[StatusUpdate]) -> int:
 class LoggedChange:
     change: StatusUpdate
     logged_at: datetime
-
-
-async def changes_since(db: Database, since: datetime) -> list[StatusUpdate]:
-    """The changes received after `since`, oldest first."""
-    return [c.change for c in await _find(db, {"at": {"$gt": since}}, "at")]
 
 
 async def changes_logged_after(db: Database, after: datetime) -> list[LoggedChange]:
@@ -96,10 +89,9 @@ async def _find(db: Database, query: dict[str, Any], order: str) -> list[LoggedC
 class StatusLogReader:
     """Reads the log call after call: the first call returns the changes received after
     `since`, each later one those (received after `since`) logged since the call before,
-    by when ingest logged
-    them, so a change whose batch was written late (retried while the store was away) is
-    read once it is written. Each read reaches `OVERLAP` back (the ingesters' clocks,
-    inserts in flight) and skips what it returned before."""
+    by when ingest logged them, so a change whose batch was written late (retried while
+    the store was away) is read once it is written. Each read reaches `OVERLAP` back (the
+    ingesters' clocks, inserts in flight) and skips what it returned before."""
 
     OVERLAP = timedelta(seconds=10)
 
