@@ -2,9 +2,8 @@
 
 gmqtt's `publish()` returns nothing to await and raises `OverflowError` once the
 broker's receive maximum of packets is in flight (FACTS.md). So the publisher holds a
-window of at most `window` unacknowledged packets and learns of each PUBACK through the
-in-flight store gmqtt accepts (`persistent_storage`): gmqtt stores each QoS 1 packet under
-its id and removes it on PUBACK. `publish()` returns when every command it was given is
+window of at most `window` unacknowledged packets and learns of each PUBACK through
+`vpp.bus.inflight`. `publish()` returns when every command it was given is
 acknowledged by the broker, and raises if the connection drops first; the caller (an
 activity) is retried, which is safe because a node never applies a command id twice.
 """
@@ -14,47 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gmqtt import Client as MqttClient
-from gmqtt.storage import PersistentStorage
 
+from vpp.bus.inflight import InFlightStore, free_ids, window_below
 from vpp.config import MqttSettings
 from vpp.dispatch.ports import OutgoingCommand
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10.0
-# Ids gmqtt needs besides our publishes, and the one its allocator never hands out.
-_SPARE_IDS = 2
 
 
 class PublishError(ConnectionError):
     """The broker did not acknowledge every command (connection lost or timeout)."""
-
-
-class _TrackingStorage(PersistentStorage):  # type: ignore[misc]
-    def __init__(
-        self, on_acked: Callable[[int], None], on_cleared: Callable[[list[int]], None]
-    ) -> None:
-        super().__init__()
-        self.last_mid: int | None = None
-        self._on_acked = on_acked
-        self._on_cleared = on_cleared
-
-    def push_message(self, mid: int, raw_package: bytes) -> None:
-        self.last_mid = mid
-        super().push_message(mid, raw_package)
-
-    def remove_message_by_mid(self, mid: int) -> None:
-        super().remove_message_by_mid(mid)
-        self._on_acked(mid)
-
-    def clear(self) -> None:
-        mids = [mid for mid, _ in self.get_all()]
-        super().clear()
-        self._on_cleared(mids)
 
 
 class MqttCommandPublisher:
@@ -72,7 +46,7 @@ class MqttCommandPublisher:
         self._timeout_s = puback_timeout_s
         self._pending: dict[int, asyncio.Future[None]] = {}
         self._slots: asyncio.Semaphore | None = None
-        self._storage = _TrackingStorage(self._acked, self._cleared)
+        self._storage = InFlightStore(self._acked, self._cleared)
         self._client: MqttClient | None = None
         self._receive_maximum = 65_535
 
@@ -95,7 +69,7 @@ class MqttCommandPublisher:
         client.set_config({"reconnect_delay": 1})
         self._client = client
         await asyncio.wait_for(client.connect(self._mqtt.host, self._mqtt.port), CONNECT_TIMEOUT_S)
-        window = max(1, min(self._window, self._receive_maximum - _SPARE_IDS))
+        window = window_below(self._receive_maximum, self._window)
         self._slots = asyncio.Semaphore(window)
 
     async def stop(self) -> None:
@@ -151,7 +125,7 @@ class MqttCommandPublisher:
 
     # -- gmqtt callbacks -------------------------------------------------------------
 
-    def _acked(self, mid: int) -> None:
+    def _acked(self, _storage: InFlightStore, mid: int) -> None:
         future = self._pending.pop(mid, None)
         if future is None:
             return
@@ -160,13 +134,10 @@ class MqttCommandPublisher:
         if not future.done():
             future.set_result(None)
 
-    def _cleared(self, mids: list[int]) -> None:
-        """gmqtt dropped its in-flight packets (the broker kept no session): free their ids,
-        which gmqtt itself does not, or its id pool shrinks with every reconnect."""
-        client = self._client
-        if client is not None:
-            for mid in mids:
-                client._package_handler.id_generator.free_id(mid)
+    def _cleared(self, _storage: InFlightStore, mids: list[int]) -> None:
+        """gmqtt dropped its in-flight packets (the broker kept no session)."""
+        if self._client is not None:
+            free_ids(self._client, mids)
         self._fail_pending("session lost")
 
     def _on_connect(self, client: Any, flags: int, rc: int, properties: dict[str, Any]) -> None:

@@ -1,11 +1,9 @@
 """A node's MQTT 5 session: its own credentials, a retained last will on its status topic,
 store-and-forward telemetry, commands in and acks out.
 
-A message counts as delivered only when its PUBACK arrives. gmqtt's `publish()` returns
-nothing to await, so the session hands gmqtt a storage object (the client's documented
-`persistent_storage` hook) that sees each packet id as it is stored and removed again on
-PUBACK. Packets in flight are held below the broker's receive maximum; past that gmqtt
-raises `OverflowError` (FACTS.md).
+A message counts as delivered only when its PUBACK arrives, which the session learns
+through gmqtt's in-flight store (`vpp.bus.inflight`). Packets in flight are held below
+the broker's receive maximum; past that gmqtt raises `OverflowError` (FACTS.md).
 
 Once connected, gmqtt reconnects by itself after a lost connection (this module makes its
 delay grow with jitter). If the broker kept the session, gmqtt replays what was in
@@ -20,16 +18,15 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gmqtt import Client as MQTTClient
 from gmqtt import Message
 from gmqtt.mqtt.handler import MQTTConnectError
-from gmqtt.storage import PersistentStorage
 
 from vpp.bus.credentials import node_password
+from vpp.bus.inflight import InFlightStore, free_ids, window_below
 from vpp.bus.topics import NodeChannel, node_topic
 from vpp.config import MqttSettings
 from vpp.edge_sim.backoff import Backoff
@@ -49,9 +46,6 @@ KEEPALIVE_S = 60
 # Per node, more in flight gains nothing at a reading every few seconds; fewer keeps the
 # broker's per-client queue short.
 MAX_IN_FLIGHT = 64
-# Packet ids gmqtt needs besides our publishes (a SUBSCRIBE), and the one id its
-# allocator never hands out.
-_SPARE_IDS = 2
 # MQTT 5 DISCONNECT reason 0x04: the broker publishes the last will ("offline") anyway.
 _DISCONNECT_WITH_WILL = 4
 
@@ -63,33 +57,6 @@ class _Outgoing:
     qos: int
     retain: bool = False
     reading: Reading | None = None  # set for telemetry
-
-
-class _TrackingStorage(PersistentStorage):  # type: ignore[misc]
-    """gmqtt's in-flight store, telling the session about each id stored and acknowledged,
-    and about a session the broker did not keep (gmqtt then clears the store)."""
-
-    def __init__(
-        self,
-        on_acked: Callable[[_TrackingStorage, int], None],
-        on_cleared: Callable[[_TrackingStorage], None],
-    ) -> None:
-        super().__init__()
-        self.last_mid: int | None = None
-        self._on_acked = on_acked
-        self._on_cleared = on_cleared
-
-    def push_message(self, mid: int, raw_package: bytes) -> None:
-        self.last_mid = mid
-        super().push_message(mid, raw_package)
-
-    def remove_message_by_mid(self, mid: int) -> None:
-        super().remove_message_by_mid(mid)
-        self._on_acked(self, mid)
-
-    def clear(self) -> None:
-        super().clear()
-        self._on_cleared(self)
 
 
 class _Client(MQTTClient):  # type: ignore[misc]
@@ -142,7 +109,7 @@ class MqttNodeLink:
         self._in_flight: dict[int, _Outgoing] = {}
         self._window = 1
         self._client: _Client | None = None
-        self._storage: _TrackingStorage | None = None
+        self._storage: InFlightStore | None = None
         self._clean_start = True
         self._online_wanted = True
         self._stopping = False
@@ -231,7 +198,7 @@ class MqttNodeLink:
         self._changed.clear()
 
     def _new_client(self) -> _Client:
-        storage = _TrackingStorage(self._acked, self._session_lost)
+        storage = InFlightStore(self._acked, self._session_lost)
         client = _Client(
             self.node_id,
             self._backoff,
@@ -293,7 +260,7 @@ class MqttNodeLink:
         self.stats.connects += 1
         self._backoff.reset()
         receive_maximum = properties.get("receive_maximum", [65_535])[0]
-        self._window = max(1, min(MAX_IN_FLIGHT, receive_maximum - _SPARE_IDS))
+        self._window = window_below(receive_maximum, MAX_IN_FLIGHT)
         if not flags:
             # No session on the broker (first connect, or the broker lost it).
             client.subscribe(self._cmd_topic, qos=1)
@@ -377,7 +344,7 @@ class MqttNodeLink:
         elif item.topic == self._ack_topic:
             self.stats.acks_sent += 1
 
-    def _acked(self, storage: _TrackingStorage, mid: int) -> None:
+    def _acked(self, storage: InFlightStore, mid: int) -> None:
         if storage is not self._storage:
             return  # a late PUBACK to a client already left; its ids mean nothing now
         item = self._in_flight.pop(mid, None)
@@ -389,17 +356,14 @@ class MqttNodeLink:
         else:
             self._update_drained()
 
-    def _session_lost(self, storage: _TrackingStorage) -> None:
+    def _session_lost(self, storage: InFlightStore, _mids: list[int]) -> None:
         """gmqtt dropped its in-flight packets because the broker had no session for us."""
         client = self._client
         if storage is not self._storage or client is None:
             return
         lost = list(self._in_flight)
         self._requeue_in_flight()
-        # gmqtt forgets the packets but not their ids; without this its id pool shrinks
-        # by a window on every broker restart until publishing fails.
-        for mid in lost:
-            client._package_handler.id_generator.free_id(mid)
+        free_ids(client, lost)
         self._kick()
 
     def _requeue_in_flight(self) -> None:
