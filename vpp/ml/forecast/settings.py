@@ -107,7 +107,14 @@ class LightGBMParams(BaseModel):
     # 14/5, 21/8), or a fourth b of the middle ten of 28 days, moved load by 0.002 or less
     # (0.807, 0.806) and PV by 0.001; the measured weather's departure from the same hours
     # of the week before (temperature and irradiance, past covariates) made both worse
-    # (load 0.810, PV 0.956).
+    # (load 0.810, PV 0.956). Also tried on the validation months, none adopted: the
+    # residual as log((y + c) / (b + c)) with c a fifth of s (load 0.808, PV 0.994), and
+    # averaged with the plain residual's quantiles (load 0.807); the last 24 h's and 6 h's
+    # mean over the week before as past covariates (load 0.808, PV 0.936); one booster for
+    # every step (`multi_models` off) as a second member (load 0.813, alone 0.829). A b
+    # that also reads the hours either side of its hour scored, alone and without a model
+    # on it, 0.870 against 0.884 for the week's median but 0.869 against 0.866 for the
+    # three b's averaged, so it would not help them either.
     baselines: Baselines = Field(
         default_factory=lambda: [
             BaselineParams(days=7, trim=3),
