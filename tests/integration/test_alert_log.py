@@ -5,6 +5,7 @@ node and by kind, and refuses bad input."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,11 +26,12 @@ from vpp.api.state import ApiState
 from vpp.bus.channels import RedisNames
 from vpp.config import IngestSettings, Settings
 from vpp.edge_sim.command import serve
+from vpp.edge_sim.fleet import Fleet
 from vpp.models import NodeStatus
 from vpp.stack import Stack
 from vpp.store.alert_log import store_alerts
 from vpp.store.database import Database, init_store
-from vpp.store.documents import ALERTS, AlertKind, AlertRecord, StoredAlert
+from vpp.store.documents import ALERTS, TELEMETRY, AlertKind, AlertRecord, StoredAlert
 from vpp.store.live_state import (
     LiveStateWriter,
     StatusUpdate,
@@ -264,6 +266,22 @@ async def logged(db: Database, node_id: str, count: int) -> list[tuple[str, date
             await asyncio.sleep(0.1)
 
 
+async def stored_at_start(
+    redis: Redis, names: RedisNames, db: Database, node: str, *, online_at: datetime, count: int
+) -> list[dict[str, Any]]:
+    """The alerts stored once a process starts, `count` of them, when the store's last word
+    on the node was that it came online at `online_at` (before what the test did to it)."""
+    await store_alerts(
+        db, [AlertRecord(kind=AlertKind.NODE_ONLINE, at=online_at, message="on", dc_id=node)]
+    )
+    watcher, _ = monitor(redis, names, db)
+    watcher.start()
+    try:
+        return await stored(db, count)
+    finally:
+        await watcher.stop()
+
+
 async def test_a_node_offline_and_back_while_no_api_ran_is_alerted_at_the_next_start(
     settings: Settings, scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
 ) -> None:
@@ -309,23 +327,96 @@ async def test_a_node_offline_and_back_while_no_api_ran_is_alerted_at_the_next_s
         await asyncio.gather(fleet, return_exceptions=True)
     assert [status for status, _ in changes] == ["online", "offline", "online", "offline"]
 
-    # The store's last word on the node: online, before it went away.
-    connected = changes[0][1]
-    await store_alerts(
-        db, [AlertRecord(kind=AlertKind.NODE_ONLINE, at=connected, message="on", dc_id=node)]
+    docs = await stored_at_start(
+        scratch_redis, scratch_names, db, node, online_at=changes[0][1], count=4
     )
-    watcher, _ = monitor(scratch_redis, scratch_names, db)
-    watcher.start()
-    try:
-        docs = await stored(db, 4)
-    finally:
-        await watcher.stop()
     assert [(d["kind"], d["at"]) for d in docs[1:]] == [
         (AlertKind.NODE_OFFLINE.value, changes[1][1]),
         (AlertKind.NODE_ONLINE.value, changes[2][1]),
         (AlertKind.NODE_OFFLINE.value, changes[3][1]),
     ]
     assert all(d["dc_id"] == node for d in docs)
+
+
+class HandReadNode:
+    """A simulated node on its own MQTT session (so its retained status and last will are
+    real) whose readings the test takes, with the timestamp of each one sent."""
+
+    def __init__(self, settings: Settings, n: int, live: LiveStateWriter) -> None:
+        sim = settings.edge_sim.model_copy(update={"nodes": 1, "first_node": n})
+        self.fleet = Fleet(settings.model_copy(update={"edge_sim": sim}))
+        (self.node_id,) = self.fleet.node_ids
+        self.live = live
+        self.sent: list[int] = []
+
+    def sample(self) -> int:
+        payload = self.fleet.sample(self.node_id).payload
+        self.sent.append(epoch_ms(datetime.fromisoformat(orjson.loads(payload)["timestamp"])))
+        return self.sent[-1]
+
+    async def report_every(self, seconds: float) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(seconds)
+
+    async def in_redis(self, ts: int) -> None:
+        """Wait until ingest has put the reading stamped `ts` in Redis (after the store)."""
+        async with asyncio.timeout(20):
+            while (await self.live.latest_timestamps([self.node_id])).get(self.node_id) != ts:  # noqa: ASYNC110 - Redis, polled
+                await asyncio.sleep(0.05)
+
+
+async def test_a_node_silent_and_back_while_no_api_ran_is_alerted_and_late_readings_are_not(
+    settings: Settings, scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
+) -> None:
+    """Real broker and ingest, a simulated node, no API process. The node stays connected
+    (no last will) and sends nothing for 2.5 s, more than the 1 s of silence that makes a
+    node offline: ingest logs the silence when the next reading arrives. Then the node
+    reports every 0.2 s while the ingester is away for 2 s (the broker queues for its
+    session): those readings arrive late but without a gap, and nothing more is logged.
+    A process starting then stores the silence: offline when it began, online at the
+    reading that ended it."""
+    db = scratch_db
+    await init_store(db, settings.mongo)
+    await register_nodes(db, seed_node_specs(settings.mqtt, 1462)[-1:])
+    node = HandReadNode(settings, 1462, LiveStateWriter(scratch_redis, scratch_names))
+    ingest = with_ingest(settings, flush_interval_s=0.05, offline_after_s=1.0)
+    client_id = f"test-silence-{uuid.uuid4().hex[:8]}"
+    node.fleet.start(sampling=False)
+    try:
+        async with running_ingester(
+            ingest, db, scratch_redis, scratch_names, client_id, end_session=False
+        ):
+            await logged(db, node.node_id, 1)  # its retained `online`
+            before = node.sample()
+            await node.in_redis(before)
+            await asyncio.sleep(2.5)
+            after = node.sample()
+            changes = await logged(db, node.node_id, 3)
+            await node.in_redis(after)
+            reporting = asyncio.create_task(node.report_every(0.2))
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2.0)  # the ingester away; the broker queues the readings
+        async with running_ingester(ingest, db, scratch_redis, scratch_names, client_id):
+            await asyncio.sleep(0.5)
+            reporting.cancel()
+            await asyncio.gather(reporting, return_exceptions=True)
+            await node.in_redis(node.sent[-1])
+            stored_count = await db[TELEMETRY].count_documents({"dc_id": node.node_id})
+    finally:
+        await node.fleet.stop(drain_timeout_s=5.0)
+    assert stored_count == len(node.sent) > 10  # every reading in, the late ones too
+    assert [status for status, _ in changes] == ["online", "offline", "online"]
+    assert [epoch_ms(at) for _, at in changes[1:]] == [before + 1_000, after]
+    assert len(await logged(db, node.node_id, 3)) == 3  # the late readings logged nothing
+
+    docs = await stored_at_start(
+        scratch_redis, scratch_names, db, node.node_id, online_at=changes[0][1], count=3
+    )
+    assert [(d["kind"], epoch_ms(d["at"]), d.get("offline_since")) for d in docs[1:]] == [
+        (AlertKind.NODE_OFFLINE.value, before + 1_000, None),
+        (AlertKind.NODE_ONLINE.value, after, from_epoch_ms(before + 1_000)),
+    ]
 
 
 async def test_a_node_offline_and_back_between_two_scans_is_alerted_at_both_times(

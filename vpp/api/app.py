@@ -42,6 +42,7 @@ from vpp.services.dispatch import Dispatches
 from vpp.store.database import Database, init_store, mongo_client
 from vpp.store.documents import TELEMETRY
 from vpp.store.live_state import LiveStateWriter
+from vpp.store.status_log import SilenceLog
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,14 @@ def create_app(
                 )
                 recorder.start()
                 stack.push_async_callback(recorder.stop)
-            writer = TelemetryWriter(db[TELEMETRY], LiveStateWriter(redis, names), ingest_metrics)
+            # Readings POSTed by nodes without MQTT: stored and logged as ingest does.
+            live_state = LiveStateWriter(redis, names)
+            writer = TelemetryWriter(
+                db[TELEMETRY],
+                live_state,
+                ingest_metrics,
+                silences=SilenceLog(db, live_state, settings.ingest.offline_after_s),
+            )
             app.state.vpp = ApiState(
                 settings=settings,
                 names=names,

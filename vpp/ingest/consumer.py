@@ -13,7 +13,8 @@ Subscriptions (service account):
   and a plain subscription also brings every node's retained status at start, which a
   shared subscription does not. A status that changes what Redis held of the node is
   also logged in MongoDB (`vpp.store.status_log`) before Redis takes it, so alerts can
-  be derived later for changes no API process saw. With several ingesters each receives
+  be derived later for changes no API process saw (as are the silences the readings
+  show: `vpp.store.status_log.SilenceLog`). With several ingesters each receives
   every status; the one that writes second finds nothing changed, and a change two of
   them log at once is one change to whoever replays the log.
 
@@ -70,7 +71,7 @@ from vpp.store.database import Database, StoreInfo
 from vpp.store.documents import DEAD_LETTERS, TELEMETRY, DeadLetterReason
 from vpp.store.live_state import LiveReading, LiveStateWriter, StatusUpdate, epoch_ms
 from vpp.store.retention import prune_telemetry
-from vpp.store.status_log import changes, log_changes
+from vpp.store.status_log import SilenceLog, changes, log_changes
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,11 @@ class Ingester:
         self._live = LiveStateWriter(redis, names or RedisNames())
         self.known_nodes = KnownNodes(db)
         self._telemetry_writer = TelemetryWriter(
-            db[TELEMETRY], self._live, metrics, publish_in_background=True
+            db[TELEMETRY],
+            self._live,
+            metrics,
+            publish_in_background=True,
+            silences=SilenceLog(db, self._live, ingest.offline_after_s),
         )
         self._telemetry: Batcher[PendingReading, WriteOutcome] = Batcher(
             "telemetry",

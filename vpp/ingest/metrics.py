@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from vpp.ingest.progress import Tally
-from vpp.store.documents import DEAD_LETTERS, TELEMETRY, DeadLetterReason
+from vpp.store.documents import DEAD_LETTERS, NODE_STATUS_LOG, TELEMETRY, DeadLetterReason
 
 
 class _TallyCollector(Collector):
@@ -76,11 +76,17 @@ class IngestMetrics:
             ["collection"],
             registry=registry,
         )
-        for collection in (TELEMETRY, DEAD_LETTERS):  # from zero, for rate() and alerts
+        # from zero, for rate() and alerts
+        for collection in (TELEMETRY, DEAD_LETTERS, NODE_STATUS_LOG):
             self.store_errors.labels(collection)
         self.redis_errors = Counter(
             "vpp_ingest_redis_errors",
             "Failed Redis updates of the live state (the readings are stored regardless)",
+            registry=registry,
+        )
+        self.silences = Counter(
+            "vpp_ingest_silences_logged",
+            "Status changes logged for nodes that fell silent (an offline and an online each)",
             registry=registry,
         )
         self.mqtt_connected = Gauge(

@@ -8,12 +8,15 @@
    exactly once even if the store fails mid-batch. Under another seq the key is held by
    a different reading (a node stamping two readings alike): a conflict, not stored.
    Any other error (store unreachable...) raises, and the batcher retries the batch.
-2. One pipelined Redis round trip: the latest state of the batch's nodes and one live
-   message (a JSON list of the stored readings). With `publish_in_background` (the
+2. With a `SilenceLog`, the silences the batch ends are logged (`vpp.store.status_log`):
+   one Redis read of the nodes' newest timestamps, and a MongoDB insert when there are
+   any. Then one pipelined Redis round trip: the latest state of the batch's nodes and one
+   live message (a JSON list of the stored readings). With `publish_in_background` (the
    ingester) it runs beside the next batch's insert, in batch order: the store is the
    bottleneck and should not wait for Redis; otherwise `write` returns after it. A Redis
    failure is logged and counted, not retried: the readings are durable in MongoDB, the
-   next batch refreshes the state.
+   next batch refreshes the state. A failure to log the silences leaves Redis as it was,
+   so each node's next reading finds its silence again.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from enum import StrEnum
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, PyMongoError
 from redis.exceptions import RedisError
 
 from vpp.ingest.metrics import IngestMetrics
+from vpp.store.documents import NODE_STATUS_LOG
 from vpp.store.live_state import LiveReading, LiveStateWriter
+from vpp.store.status_log import SilenceLog
 from vpp.store.write_errors import DUPLICATE_KEY
 
 log = logging.getLogger(__name__)
@@ -68,8 +73,10 @@ class TelemetryWriter:
         metrics: IngestMetrics,
         *,
         publish_in_background: bool = False,
+        silences: SilenceLog | None = None,
     ) -> None:
         self._collection = collection
+        self._silences = silences
         self._background = publish_in_background
         self._live = live
         self._metrics = metrics
@@ -123,7 +130,16 @@ class TelemetryWriter:
         if previous is not None:
             await previous  # batches reach Redis in the order they were stored
         try:
+            if self._silences is not None:
+                self._metrics.silences.inc(await self._silences.log(stored))
             await self._live.publish_batch(stored, received_ms)
+        except PyMongoError as exc:
+            self._metrics.store_errors.labels(NODE_STATUS_LOG).inc()
+            log.warning(
+                "silences not logged, so live state not updated for %d readings: %s",
+                len(stored),
+                exc,
+            )
         except (RedisError, OSError) as exc:
             self._metrics.redis_errors.inc()
             log.warning("live state not updated for %d readings: %s", len(stored), exc)

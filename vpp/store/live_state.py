@@ -95,6 +95,14 @@ class LiveStateWriter:
         pipe.publish(names.telemetry_live, b"[" + b",".join(r.json for r in readings) + b"]")
         await pipe.execute()
 
+    async def latest_timestamps(self, node_ids: Sequence[str]) -> dict[str, int]:
+        """The timestamp (epoch ms) of each node's newest reading Redis holds; nodes it holds
+        none of are left out."""
+        if not node_ids:
+            return {}
+        raw = await self._redis.hmget(self._names.latest_ts, list(node_ids))
+        return {n: int(r) for n, r in zip(node_ids, raw, strict=True) if r is not None}
+
     async def statuses(self, node_ids: Sequence[str]) -> dict[str, NodeStatus | None]:
         """The last status Redis holds of each node (None: none, or unreadable)."""
         if not node_ids:
@@ -131,6 +139,11 @@ class RawLiveState:
     last_seen_ms: int | None
     status: NodeStatus | None
     status_at_ms: int | None
+
+
+def silent_from_ms(heard_ms: int, offline_after_s: float) -> int:
+    """When a node last heard of at `heard_ms` counts as offline, if nothing follows."""
+    return heard_ms + int(offline_after_s * 1000)
 
 
 def is_online(state: RawLiveState, now_ms: int, offline_after_s: float) -> bool:

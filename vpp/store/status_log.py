@@ -9,8 +9,17 @@ each node (`vpp.api.live.alerts.restart_alerts`), then what is logged between it
 (`StatusLogReader`, `replay_alerts`): a node's last will and its reconnect a moment
 later fall between two scans of Redis.
 
-A change's id is the node, the status and the time ingest received it, so a batch
-written again after a failure stores each change once.
+A node can also fall silent without a last will: it stays connected and sends nothing
+(a hung meter), or it drops off and its will comes a keepalive later. Ingest logs such a
+silence when the node's readings resume (`silences`, `SilenceLog`): a gap of more than
+`offline_after_s` between the timestamps of two of its readings is an `offline` at the
+first plus that silence and an `online` at the second. Gaps are measured on the readings'
+own timestamps, not on when ingest received them: readings a broker or an edge buffer
+held through an outage of the platform arrive late but without a gap, and raise nothing.
+
+A change's id is the node, the status and its time (when ingest received a status
+message, or what the readings showed), so a batch written again after a failure stores
+each change once.
 """
 
 from __future__ import annotations
@@ -25,7 +34,14 @@ from pymongo import ASCENDING
 from vpp.models import NodeStatus
 from vpp.store.database import Database
 from vpp.store.documents import NODE_STATUS_LOG
-from vpp.store.live_state import StatusUpdate, epoch_ms, from_epoch_ms
+from vpp.store.live_state import (
+    LiveReading,
+    LiveStateWriter,
+    StatusUpdate,
+    epoch_ms,
+    from_epoch_ms,
+    silent_from_ms,
+)
 from vpp.store.write_errors import insert_new
 
 
@@ -45,6 +61,49 @@ def changes(
             out.append(update)
         current[update.dc_id] = update.status
     return out
+
+
+def silences(
+    latest: Mapping[str, int], readings: Sequence[LiveReading], offline_after_s: float
+) -> list[StatusUpdate]:
+    """The silences `readings` end: for each gap of more than `offline_after_s` between a
+    node's newest reading before them (`latest`, epoch ms) and its readings here, in
+    timestamp order, an `offline` when the silence began and an `online` at the reading
+    that ended it. Readings older than one before them (replays) end nothing."""
+    by_node: dict[str, list[int]] = {}
+    for r in readings:
+        by_node.setdefault(r.dc_id, []).append(r.timestamp_ms)
+    gap_ms = offline_after_s * 1000
+    out = []
+    for node, stamps in sorted(by_node.items()):
+        newest = latest.get(node)
+        for ts in sorted(stamps):
+            if newest is not None and ts - newest > gap_ms:
+                out.append(
+                    StatusUpdate(node, NodeStatus.OFFLINE, silent_from_ms(newest, offline_after_s))
+                )
+                out.append(StatusUpdate(node, NodeStatus.ONLINE, ts))
+            newest = ts if newest is None else max(newest, ts)
+    return out
+
+
+class SilenceLog:
+    """Ingest's side: logs the silences each stored batch ends, before Redis takes the
+    batch, so a batch whose log failed leaves Redis as it was and the node's next reading
+    finds the gap again."""
+
+    def __init__(self, db: Database, live: LiveStateWriter, offline_after_s: float) -> None:
+        self._db = db
+        self._live = live
+        self._offline_after_s = offline_after_s
+
+    async def log(self, readings: Sequence[LiveReading]) -> int:
+        """Log the silences `readings` end; how many changes were new."""
+        if not readings:
+            return 0
+        latest = await self._live.latest_timestamps(sorted({r.dc_id for r in readings}))
+        found = silences(latest, readings, self._offline_after_s)
+        return await log_changes(self._db, found) if found else 0
 
 
 async def log_changes(db: Database, updates: Sequence[StatusUpdate]) -> int:

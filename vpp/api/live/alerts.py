@@ -31,8 +31,8 @@ the store never mentioned counts as online until then. What happened and was und
 while no process watched (a node offline and back) leaves no trace in the live state;
 it is replayed from the status changes ingest logged (`vpp.store.status_log`): a last
 will raises `NODE_OFFLINE` at its time, a reconnect's `online` status `NODE_ONLINE` at
-its own. A node that fell silent without a last will and came back while no process
-watched is in neither, so it is not alerted. Without a store the monitor runs only
+its own, and a silence between two readings `NODE_OFFLINE` when it began and
+`NODE_ONLINE` at the reading that ended it. Without a store the monitor runs only
 while someone subscribes, and its first scan is its baseline.
 """
 
@@ -72,6 +72,7 @@ from vpp.store.live_state import (
     epoch_ms,
     from_epoch_ms,
     is_online,
+    silent_from_ms,
 )
 from vpp.store.status_log import StatusLogReader, prune_changes
 
@@ -402,7 +403,7 @@ def presence(state: RawLiveState, now_ms: int, offline_after_s: float) -> Presen
         return Presence(False, at or now_ms)
     if status is NodeStatus.OFFLINE and at is not None and at >= last:
         return Presence(False, at)
-    return Presence(False, last + int(offline_after_s * 1000))
+    return Presence(False, silent_from_ms(last, offline_after_s))
 
 
 def node_alerts(before: Mapping[str, Presence], after: Mapping[str, Presence]) -> list[Alert]:
