@@ -362,7 +362,10 @@ class HandReadNode:
     async def in_redis(self, ts: int) -> None:
         """Wait until ingest has put the reading stamped `ts` in Redis (after the store)."""
         async with asyncio.timeout(20):
-            while (await self.live.latest_timestamps([self.node_id])).get(self.node_id) != ts:  # noqa: ASYNC110 - Redis, polled
+            while True:
+                heard = (await self.live.heard([self.node_id])).get(self.node_id)
+                if heard is not None and heard.timestamp_ms == ts:
+                    return
                 await asyncio.sleep(0.05)
 
 

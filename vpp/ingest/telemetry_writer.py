@@ -9,8 +9,8 @@
    a different reading (a node stamping two readings alike): a conflict, not stored.
    Any other error (store unreachable...) raises, and the batcher retries the batch.
 2. With a `SilenceLog`, the silences the batch ends are logged (`vpp.store.status_log`):
-   one Redis read of the nodes' newest timestamps, and a MongoDB insert when there are
-   any. Then one pipelined Redis round trip: the latest state of the batch's nodes and one
+   one Redis read of when the nodes were last heard of, and a MongoDB insert when there
+   are any. Then one pipelined Redis round trip: the latest state of the batch's nodes and one
    live message (a JSON list of the stored readings). With `publish_in_background` (the
    ingester) it runs beside the next batch's insert, in batch order: the store is the
    bottleneck and should not wait for Redis; otherwise `write` returns after it. A Redis
@@ -131,7 +131,7 @@ class TelemetryWriter:
             await previous  # batches reach Redis in the order they were stored
         try:
             if self._silences is not None:
-                self._metrics.silences.inc(await self._silences.log(stored))
+                self._metrics.silences.inc(await self._silences.log(stored, received_ms))
             await self._live.publish_batch(stored, received_ms)
         except PyMongoError as exc:
             self._metrics.store_errors.labels(NODE_STATUS_LOG).inc()

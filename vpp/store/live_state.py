@@ -64,6 +64,15 @@ class LiveReading:
 
 
 @dataclass(frozen=True)
+class Heard:
+    """When a node was last heard of: its newest reading's timestamp, and when ingest last
+    received one of its readings (epoch ms)."""
+
+    timestamp_ms: int
+    received_ms: int
+
+
+@dataclass(frozen=True)
 class StatusUpdate:
     dc_id: str
     status: NodeStatus
@@ -95,13 +104,21 @@ class LiveStateWriter:
         pipe.publish(names.telemetry_live, b"[" + b",".join(r.json for r in readings) + b"]")
         await pipe.execute()
 
-    async def latest_timestamps(self, node_ids: Sequence[str]) -> dict[str, int]:
-        """The timestamp (epoch ms) of each node's newest reading Redis holds; nodes it holds
-        none of are left out."""
+    async def heard(self, node_ids: Sequence[str]) -> dict[str, Heard]:
+        """What Redis holds of when each node was last heard of; nodes it holds no reading
+        of are left out."""
         if not node_ids:
             return {}
-        raw = await self._redis.hmget(self._names.latest_ts, list(node_ids))
-        return {n: int(r) for n, r in zip(node_ids, raw, strict=True) if r is not None}
+        ids = list(node_ids)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hmget(self._names.latest_ts, ids)
+        pipe.hmget(self._names.last_seen, ids)
+        stamps, seen = await pipe.execute()
+        return {
+            n: Heard(int(ts), int(at))
+            for n, ts, at in zip(ids, stamps, seen, strict=True)
+            if ts is not None and at is not None
+        }
 
     async def statuses(self, node_ids: Sequence[str]) -> dict[str, NodeStatus | None]:
         """The last status Redis holds of each node (None: none, or unreadable)."""

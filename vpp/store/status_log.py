@@ -11,11 +11,11 @@ later fall between two scans of Redis.
 
 A node can also fall silent without a last will: it stays connected and sends nothing
 (a hung meter), or it drops off and its will comes a keepalive later. Ingest logs such a
-silence when the node's readings resume (`silences`, `SilenceLog`): a gap of more than
-`offline_after_s` between the timestamps of two of its readings is an `offline` at the
-first plus that silence and an `online` at the second. Gaps are measured on the readings'
-own timestamps, not on when ingest received them: readings a broker or an edge buffer
-held through an outage of the platform arrive late but without a gap, and raise nothing.
+silence when the node's readings resume (`silences`, `SilenceLog`): more than
+`offline_after_s` between two of its readings, by their timestamps and by when ingest
+received them, is an `offline` at the first plus that silence and an `online` at the
+second. Readings a broker or an edge buffer held through an outage of the platform
+arrive late but stamped without a gap, and raise nothing.
 
 A change's id is the node, the status and its time (when ingest received a status
 message, or what the readings showed), so a batch written again after a failure stores
@@ -35,6 +35,7 @@ from vpp.models import NodeStatus
 from vpp.store.database import Database
 from vpp.store.documents import NODE_STATUS_LOG
 from vpp.store.live_state import (
+    Heard,
     LiveReading,
     LiveStateWriter,
     StatusUpdate,
@@ -64,26 +65,36 @@ def changes(
 
 
 def silences(
-    latest: Mapping[str, int], readings: Sequence[LiveReading], offline_after_s: float
+    heard: Mapping[str, Heard],
+    readings: Sequence[LiveReading],
+    received_ms: int,
+    offline_after_s: float,
 ) -> list[StatusUpdate]:
-    """The silences `readings` end: for each gap of more than `offline_after_s` between a
-    node's newest reading before them (`latest`, epoch ms) and its readings here, in
-    timestamp order, an `offline` when the silence began and an `online` at the reading
-    that ended it. Readings older than one before them (replays) end nothing."""
-    by_node: dict[str, list[int]] = {}
+    """The silences a batch of `readings` received at `received_ms` ends. A node was
+    silent if nothing came from it for more than `offline_after_s` by both clocks: its
+    first reading here newer than what it was last `heard` of is stamped that much after
+    it, and the batch arrives that much after the last. Then it went offline when the
+    silence began and came back at that reading.
+
+    By its own clock alone, readings that a broker or an edge buffer held through an outage
+    of the platform would not count, but a simulator running faster than real time would
+    seem silent between every two readings; by ingest's clock alone, every held reading
+    would count. Readings that arrive together end no silence among themselves."""
+    first_new: dict[str, int] = {}
     for r in readings:
-        by_node.setdefault(r.dc_id, []).append(r.timestamp_ms)
+        before = heard.get(r.dc_id)
+        if before is not None and r.timestamp_ms > before.timestamp_ms:
+            first_new[r.dc_id] = min(first_new.get(r.dc_id, r.timestamp_ms), r.timestamp_ms)
     gap_ms = offline_after_s * 1000
     out = []
-    for node, stamps in sorted(by_node.items()):
-        newest = latest.get(node)
-        for ts in sorted(stamps):
-            if newest is not None and ts - newest > gap_ms:
-                out.append(
-                    StatusUpdate(node, NodeStatus.OFFLINE, silent_from_ms(newest, offline_after_s))
-                )
-                out.append(StatusUpdate(node, NodeStatus.ONLINE, ts))
-            newest = ts if newest is None else max(newest, ts)
+    for node, ts in sorted(first_new.items()):
+        before = heard[node]
+        if ts - before.timestamp_ms > gap_ms and received_ms - before.received_ms > gap_ms:
+            went = silent_from_ms(before.timestamp_ms, offline_after_s)
+            out += [
+                StatusUpdate(node, NodeStatus.OFFLINE, went),
+                StatusUpdate(node, NodeStatus.ONLINE, ts),
+            ]
     return out
 
 
@@ -97,12 +108,13 @@ class SilenceLog:
         self._live = live
         self._offline_after_s = offline_after_s
 
-    async def log(self, readings: Sequence[LiveReading]) -> int:
-        """Log the silences `readings` end; how many changes were new."""
+    async def log(self, readings: Sequence[LiveReading], received_ms: int) -> int:
+        """Log the silences `readings`, received at `received_ms`, end; how many changes
+        were new."""
         if not readings:
             return 0
-        latest = await self._live.latest_timestamps(sorted({r.dc_id for r in readings}))
-        found = silences(latest, readings, self._offline_after_s)
+        heard = await self._live.heard(sorted({r.dc_id for r in readings}))
+        found = silences(heard, readings, received_ms, self._offline_after_s)
         return await log_changes(self._db, found) if found else 0
 
 

@@ -4,7 +4,7 @@ node, and the silences between a node's readings."""
 from __future__ import annotations
 
 from vpp.models import NodeStatus
-from vpp.store.live_state import LiveReading, StatusUpdate
+from vpp.store.live_state import Heard, LiveReading, StatusUpdate
 from vpp.store.status_log import change_id, changes, silences
 
 ON, OFF = NodeStatus.ONLINE, NodeStatus.OFFLINE
@@ -36,42 +36,43 @@ def _readings(*stamps: tuple[str, int]) -> list[LiveReading]:
     return [LiveReading(node, ts, b"{}") for node, ts in stamps]
 
 
-def test_a_gap_longer_than_the_silence_is_an_offline_and_an_online() -> None:
-    latest = {"a": 100_000, "b": 100_000, "c": 100_000}
+def test_a_gap_longer_than_the_silence_by_both_clocks_is_an_offline_and_an_online() -> None:
+    # Each node last stamped a reading at 100 s, received at 100.5 s; this batch arrives
+    # at 140 s: 39.5 s later by ingest's clock.
+    heard = {n: Heard(100_000, 100_500) for n in ("a", "b", "c")}
     batch = _readings(
-        ("a", 130_001),  # 30.001 s after its last: silent from 130,000 to here
+        ("a", 130_001),  # 30.001 s after its last: silent from 130 s to here
         ("b", 130_000),  # exactly the silence: still online
-        ("c", 104_000),  # an ordinary next reading
+        ("c", 104_000),  # stamped as the next reading (it was held up on its way)
         ("new", 999_000),  # first ever: nothing before it to be silent after
     )
-    assert silences(latest, batch, offline_after_s=30.0) == [
+    assert silences(heard, batch, 140_000, offline_after_s=30.0) == [
         StatusUpdate("a", OFF, 130_000),
         StatusUpdate("a", ON, 130_001),
     ]
 
 
-def test_a_batch_is_read_in_timestamp_order_and_replays_end_nothing() -> None:
-    latest = {"a": 100_000}
-    # Out of order within the batch: 105 and 110 follow 100 closely; 200 is a silence
-    # after 110, not after 100. A replay of an old reading (50) after them ends nothing.
-    batch = _readings(("a", 200_000), ("a", 110_000), ("a", 105_000), ("a", 50_000))
-    assert silences(latest, batch, offline_after_s=30.0) == [
-        StatusUpdate("a", OFF, 140_000),
-        StatusUpdate("a", ON, 200_000),
-    ]
-    # A node silent twice within one batch (a buffer replayed after a long outage).
-    twice = _readings(("b", 40_000), ("b", 45_000), ("b", 50_000), ("b", 130_000))
-    assert [(u.status, u.at_ms) for u in silences({"b": 0}, twice, 30.0)] == [
-        (OFF, 30_000),
-        (ON, 40_000),
-        (OFF, 80_000),
-        (ON, 130_000),
+def test_the_first_new_reading_of_a_batch_ends_the_silence_and_replays_end_nothing() -> None:
+    heard = {"a": Heard(100_000, 100_000)}
+    # Out of order within the batch; 50 s is a replay of an old reading. The silence ends
+    # at the first reading after 100 s, and the readings that came with it end nothing
+    # more, though stamped far apart: they arrived together.
+    batch = _readings(("a", 300_000), ("a", 150_000), ("a", 50_000), ("a", 160_000))
+    assert silences(heard, batch, 400_000, offline_after_s=30.0) == [
+        StatusUpdate("a", OFF, 130_000),
+        StatusUpdate("a", ON, 150_000),
     ]
 
 
-def test_readings_that_arrive_late_but_without_a_gap_end_no_silence() -> None:
+def test_readings_that_arrive_late_but_stamped_without_a_gap_end_no_silence() -> None:
     """A broker or an edge buffer held them through an outage of the platform: received
-    minutes late, stamped 5 s apart."""
-    latest = {"a": 100_000}
+    minutes after the last, stamped 5 s apart."""
+    heard = {"a": Heard(100_000, 100_000)}
     batch = _readings(*(("a", 100_000 + 5_000 * k) for k in range(1, 60)))
-    assert silences(latest, batch, offline_after_s=30.0) == []
+    assert silences(heard, batch, 400_000, offline_after_s=30.0) == []
+
+
+def test_a_simulator_faster_than_real_time_is_not_silent_between_its_readings() -> None:
+    """At 60 times real time a reading every 5 s is stamped 300 s after the one before."""
+    heard = {"a": Heard(100_000, 100_000)}
+    assert silences(heard, _readings(("a", 400_000)), 105_000, offline_after_s=30.0) == []
