@@ -57,7 +57,9 @@ LinkFactory = Callable[[str, CommandHandler], NodeLink]
 class FaultKind(StrEnum):
     DROP_ACKS = "drop_acks"  # the node applies commands but loses its next `count` acks
     OFFLINE = "offline"  # the node leaves the broker and buffers its telemetry
-    ONLINE = "online"  # and comes back, sending what it buffered
+    # The node stays connected (no last will) but takes no readings: a hung meter.
+    SILENT = "silent"
+    ONLINE = "online"  # back to normal: connected, sending what it buffered, and reporting
 
 
 class Fault(BaseModel):
@@ -80,6 +82,7 @@ class NodeState(BaseModel):
     building: int | None
     connected: bool
     online_wanted: bool
+    reporting: bool  # takes readings (not made silent)
     time: datetime
     next_seq: int
     soc: float
@@ -105,6 +108,7 @@ class _Member:
     node: SimNode
     link: NodeLink
     timer: asyncio.TimerHandle | None = None
+    silent: bool = False
 
 
 class Fleet:
@@ -243,7 +247,10 @@ class Fleet:
                     await asyncio.sleep(delay)
                 elif i % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
-                self.sample(member.node.node_id)
+                if member.silent:
+                    self._keep_time(member)
+                else:
+                    self.sample(member.node.node_id)
             cycle += 1
 
     def sample(self, node_id: str) -> Reading:
@@ -257,6 +264,11 @@ class Fleet:
         member.link.submit(reading)
         self._send_completions(member)
         return reading
+
+    def _keep_time(self, member: _Member) -> None:
+        """A silent node's time goes on, and so do its commands; it only reports nothing."""
+        member.node.advance()
+        self._send_completions(member)
 
     # -- commands ------------------------------------------------------------------------
 
@@ -293,7 +305,10 @@ class Fleet:
         member = self._members[fault.node_id]
         if fault.kind is FaultKind.DROP_ACKS:
             member.link.drop_next_acks(fault.count)
+        elif fault.kind is FaultKind.SILENT:
+            member.silent = True
         else:
+            member.silent = False
             member.link.set_online(fault.kind is FaultKind.ONLINE)
         log.info("fault injected: %s", fault.model_dump_json())
         return self.state(fault.node_id)
@@ -309,6 +324,7 @@ class Fleet:
             building=node.building.number if isinstance(node, HomeNode) else None,
             connected=link.connected,
             online_wanted=link.online_wanted,
+            reporting=not member.silent,
             time=node.time,
             next_seq=node.seq,
             soc=round(node.battery.soc * 100.0, 3),

@@ -64,7 +64,8 @@ def create_app(fleet: Fleet) -> FastAPI:
 
     @app.post("/faults")
     async def inject_fault(fault: Fault, fleet: FleetDep) -> NodeState:
-        """Drop a node's next `count` acks, or take it offline / back online."""
+        """Drop a node's next `count` acks, take it offline, make it silent (connected,
+        sending nothing), or bring it back to normal (`online`)."""
         _known(fleet, fault.node_id)
         return fleet.inject(fault)
 

@@ -169,6 +169,23 @@ async def test_offline_and_online_faults_reach_the_link(fleet: Fleet) -> None:
     assert fleet.inject(Fault(node_id=node_id, kind=FaultKind.ONLINE)).online_wanted
 
 
+async def test_a_silent_node_stays_connected_and_reports_nothing_until_back(fleet: Fleet) -> None:
+    fleet.start()
+    silent, other = fleet.node_ids[3], fleet.node_ids[4]
+    by_node = links(fleet)
+    state = fleet.inject(Fault(node_id=silent, kind=FaultKind.SILENT))
+    assert (state.reporting, state.online_wanted, state.connected) == (False, True, True)
+    taken, others, then = len(by_node[silent].readings), len(by_node[other].readings), state.time
+    await asyncio.sleep(0.2)  # ten rounds of the sampler
+    assert len(by_node[silent].readings) == taken
+    assert len(by_node[other].readings) > others
+    assert fleet.state(silent).time > then  # its clock goes on, for its commands
+    assert fleet.inject(Fault(node_id=silent, kind=FaultKind.ONLINE)).reporting
+    async with asyncio.timeout(2):
+        while len(by_node[silent].readings) == taken:  # noqa: ASYNC110 - a list, polled
+            await asyncio.sleep(0.01)
+
+
 async def test_the_status_api_lists_nodes_and_injects_faults(fleet: Fleet) -> None:
     fleet.start(sampling=False)
     fleet.sample(fleet.node_ids[0])
