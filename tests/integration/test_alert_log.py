@@ -31,7 +31,14 @@ from vpp.models import NodeStatus
 from vpp.stack import Stack
 from vpp.store.alert_log import store_alerts
 from vpp.store.database import Database, init_store
-from vpp.store.documents import ALERTS, TELEMETRY, AlertKind, AlertRecord, StoredAlert
+from vpp.store.documents import (
+    ALERTS,
+    NODE_STATUS_LOG,
+    TELEMETRY,
+    AlertKind,
+    AlertRecord,
+    StoredAlert,
+)
 from vpp.store.live_state import (
     LiveStateWriter,
     StatusUpdate,
@@ -479,6 +486,59 @@ async def test_the_log_reader_returns_each_change_once_late_ones_too(
     await log_changes(db, [late])
     assert await reader.read() == [late, meanwhile]
     assert await reader.read() == []
+
+
+async def test_the_log_reader_reads_changes_logged_before_logged_at_and_skips_bad_ones(
+    settings: Settings, scratch_db: Database
+) -> None:
+    """A change stored by a version of ingest that did not record when it logged it, and
+    documents that are no status change at all: the first is read as logged on receipt,
+    the others are skipped, and the changes after them are read all the same."""
+    db = scratch_db
+    await init_store(db, settings.mongo)
+    t = epoch_ms(datetime.now(UTC))
+    reader = StatusLogReader(db, from_epoch_ms(t - 60_000))
+    old = {"_id": f"lo-1:offline:{t}", "dc_id": "lo-1", "status": "offline"}
+    await db[NODE_STATUS_LOG].insert_many(
+        [
+            {**old, "at": from_epoch_ms(t)},
+            {"_id": "bad-status", "dc_id": "lo-2", "status": "asleep", "at": from_epoch_ms(t)},
+            {"_id": "bad-time", "dc_id": "lo-3", "status": "online", "at": "noon"},
+            {"_id": "no-node", "status": "online", "at": from_epoch_ms(t + 1)},
+        ]
+    )
+    after = StatusUpdate("lo-1", NodeStatus.ONLINE, t + 2)
+    await log_changes(db, [after])
+    assert await reader.read() == [StatusUpdate("lo-1", NodeStatus.OFFLINE, t), after]
+
+
+async def test_a_scan_that_fails_on_bad_data_leaves_the_monitor_watching(
+    scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
+) -> None:
+    """A value in Redis that no ingester wrote fails every scan while it is there; the
+    monitor goes on scanning, and once it is gone, alerts again."""
+    db = scratch_db
+    await db[ALERTS].create_indexes(StoredAlert.Settings.indexes)
+    await scratch_redis.hset(scratch_names.last_seen, "garbled", "not-a-time")
+    await publish_live(scratch_redis, scratch_names, [reading("bd-1")])
+    watcher, _ = monitor(scratch_redis, scratch_names, db)
+    watcher.start()
+    try:
+        await asyncio.sleep(0.5)  # five periods of failed scans
+        assert not watcher.ready.is_set()
+        await scratch_redis.hdel(scratch_names.last_seen, "garbled")
+        async with asyncio.timeout(10):
+            await watcher.ready.wait()
+        went = epoch_ms(datetime.now(UTC))
+        await LiveStateWriter(scratch_redis, scratch_names).set_statuses(
+            [StatusUpdate("bd-1", NodeStatus.OFFLINE, went)]
+        )
+        docs = await stored(db, 1)
+    finally:
+        await watcher.stop()
+    assert [(d["kind"], d["dc_id"], epoch_ms(d["at"])) for d in docs] == [
+        (AlertKind.NODE_OFFLINE.value, "bd-1", went)
+    ]
 
 
 async def test_a_viewer_pages_the_stored_alerts_by_node_and_kind(

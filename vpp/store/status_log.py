@@ -24,6 +24,7 @@ each change once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,8 @@ from vpp.store.live_state import (
     silent_from_ms,
 )
 from vpp.store.write_errors import insert_new
+
+log = logging.getLogger(__name__)
 
 
 def change_id(update: StatusUpdate) -> str:
@@ -148,13 +151,22 @@ async def changes_logged_after(db: Database, after: datetime) -> list[LoggedChan
 
 async def _find(db: Database, query: dict[str, Any], order: str) -> list[LoggedChange]:
     cursor = db[NODE_STATUS_LOG].find(query).sort(order, ASCENDING)
-    return [
-        LoggedChange(
-            StatusUpdate(doc["dc_id"], NodeStatus(doc["status"]), epoch_ms(doc["at"])),
-            doc["logged_at"],
-        )
-        async for doc in cursor
-    ]
+    found = [_logged_change(doc) async for doc in cursor]
+    return [c for c in found if c is not None]
+
+
+def _logged_change(doc: Mapping[str, Any]) -> LoggedChange | None:
+    """The change a log document holds; None, with a warning, if it holds none a reader
+    can use (one bad document must not stop every alert after it)."""
+    try:
+        at = doc["at"]
+        change = StatusUpdate(str(doc["dc_id"]), NodeStatus(doc["status"]), epoch_ms(at))
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        log.warning("node_status_log: skipping %r, not a status change: %r", doc.get("_id"), exc)
+        return None
+    # Changes logged before the log kept when they were logged: as if logged on receipt.
+    logged_at = doc.get("logged_at")
+    return LoggedChange(change, logged_at if isinstance(logged_at, datetime) else at)
 
 
 class StatusLogReader:

@@ -199,6 +199,8 @@ class AlertMonitor:
         self._listening = asyncio.Event()
         # Set once the grid's band is what the store last said (or nothing was stored).
         self._seeded = asyncio.Event()
+        # Status changes read from the log that no scan has replayed yet (oldest first).
+        self._logged: list[StatusUpdate] = []
 
     def start(self) -> None:
         """Watch from now on, subscribers or not, storing every alert (needs a store)."""
@@ -233,6 +235,7 @@ class AlertMonitor:
         self.ready.clear()
         self._listening.clear()
         self._seeded.clear()
+        self._logged = []
         self._tasks = [
             asyncio.create_task(self._watch_frequency(), name="alerts-frequency"),
             asyncio.create_task(self._watch_nodes(), name="alerts-nodes"),
@@ -283,26 +286,43 @@ class AlertMonitor:
         log_reader = self._log_reader(last_known)
         await self._listening.wait()
         while True:
-            # The log before Redis: ingest writes a change to the log first.
-            logged = await self._read_log(log_reader)
             try:
-                current = await self._presence(epoch_ms(datetime.now(UTC)))
+                presence = await self._scan(presence, last_known, log_reader)
             except (RedisError, OSError) as exc:
                 log.warning("node scan for alerts failed: %s", exc)
-            else:
-                alerts: list[Alert] = []
-                if presence is not None:
-                    alerts, presence = replay_alerts(presence, current, logged)
-                elif last_known is not None:
-                    alerts, presence = restart_alerts(last_known, current, logged)
-                else:
-                    presence = current
-                for alert in alerts:
-                    self._emit(alert)
-                self.scans += 1
-                self.ready.set()
+            except Exception:
+                # Whatever the data held, the monitor must go on watching: a dead task
+                # would stop every node alert of this process without a word.
+                log.exception("node scan for alerts failed; the next scan tries again")
             raise_if_cancelled()
             await asyncio.sleep(self._scan_s)  # a period: a node going silent sends nothing
+
+    async def _scan(
+        self,
+        presence: dict[str, Presence] | None,
+        last_known: Mapping[str, Presence] | None,
+        log_reader: StatusLogReader | None,
+    ) -> dict[str, Presence]:
+        """One scan: the alerts since the scan before (`presence`; at the first, since the
+        store's `last_known`), emitted; what the next scan compares with."""
+        # The log before Redis: ingest writes a change to the log first. What was read
+        # stays until a scan uses it: a scan that fails after reading loses none of it.
+        self._logged += await self._read_log(log_reader)
+        current = await self._presence(epoch_ms(datetime.now(UTC)))
+        logged = sorted(self._logged, key=lambda change: change.at_ms)
+        self._logged = []
+        alerts: list[Alert] = []
+        if presence is not None:
+            alerts, presence = replay_alerts(presence, current, logged)
+        elif last_known is not None:
+            alerts, presence = restart_alerts(last_known, current, logged)
+        else:
+            presence = current
+        for alert in alerts:
+            self._emit(alert)
+        self.scans += 1
+        self.ready.set()
+        return presence
 
     async def _seed_band(self) -> None:
         """Start from the grid's band the store last recorded (normal if none)."""
