@@ -342,6 +342,7 @@ async def test_a_node_offline_and_back_while_no_api_ran_is_alerted_at_the_next_s
         (AlertKind.NODE_ONLINE.value, changes[2][1]),
         (AlertKind.NODE_OFFLINE.value, changes[3][1]),
     ]
+    assert docs[1]["message"] == f"{node} went offline: it disconnected"  # its last will
     assert all(d["dc_id"] == node for d in docs)
 
 
@@ -427,6 +428,7 @@ async def test_a_node_silent_and_back_while_no_api_ran_is_alerted_and_late_readi
         (AlertKind.NODE_OFFLINE.value, before + 1_000, None),
         (AlertKind.NODE_ONLINE.value, after, from_epoch_ms(before + 1_000)),
     ]
+    assert docs[1]["message"] == f"{node.node_id} went offline: its readings stopped"
 
 
 async def test_a_node_offline_and_back_between_two_scans_is_alerted_at_both_times(

@@ -191,12 +191,16 @@ class StoredAlert(AlertRecord, Document):
 
 
 class StatusChangeRecord(BaseModel):
-    """A node's status message that changed what ingest knew of it (`vpp.store.status_log`)."""
+    """A node's status message that changed what ingest knew of it, or a silence between
+    its readings (`vpp.store.status_log`)."""
 
     dc_id: str
     status: NodeStatus
-    at: AwareDatetime  # when ingest received it
+    # When ingest received the message; for a silence, when it began (`offline`) and the
+    # reading that ended it (`online`).
+    at: AwareDatetime
     logged_at: AwareDatetime  # when ingest wrote it here (after `at`; later on retries)
+    silent: bool = False  # an `offline` inferred from a silence, not said by the node
 
 
 class StoredStatusChange(StatusChangeRecord, Document):

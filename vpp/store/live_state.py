@@ -77,6 +77,9 @@ class StatusUpdate:
     dc_id: str
     status: NodeStatus
     at_ms: int
+    # An `offline` that ingest inferred from a silence between readings (no status
+    # message said it); such changes go to the status log only, never to Redis.
+    silent: bool = False
 
 
 class LiveStateWriter:

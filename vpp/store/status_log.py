@@ -95,7 +95,7 @@ def silences(
         if ts - before.timestamp_ms > gap_ms and received_ms - before.received_ms > gap_ms:
             went = silent_from_ms(before.timestamp_ms, offline_after_s)
             out += [
-                StatusUpdate(node, NodeStatus.OFFLINE, went),
+                StatusUpdate(node, NodeStatus.OFFLINE, went, silent=True),
                 StatusUpdate(node, NodeStatus.ONLINE, ts),
             ]
     return out
@@ -131,6 +131,7 @@ async def log_changes(db: Database, updates: Sequence[StatusUpdate]) -> int:
             "status": u.status.value,
             "at": from_epoch_ms(u.at_ms),
             "logged_at": logged_at,
+            "silent": u.silent,
         }
         for u in updates
     ]
@@ -160,7 +161,12 @@ def _logged_change(doc: Mapping[str, Any]) -> LoggedChange | None:
     can use (one bad document must not stop every alert after it)."""
     try:
         at = doc["at"]
-        change = StatusUpdate(str(doc["dc_id"]), NodeStatus(doc["status"]), epoch_ms(at))
+        change = StatusUpdate(
+            str(doc["dc_id"]),
+            NodeStatus(doc["status"]),
+            epoch_ms(at),
+            silent=bool(doc.get("silent", False)),
+        )
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         log.warning("node_status_log: skipping %r, not a status change: %r", doc.get("_id"), exc)
         return None

@@ -69,7 +69,12 @@ def test_node_alerts_are_raised_on_changes_only_at_the_time_that_showed_them() -
     # offline it ends (another process, scanning later, sees a later reading).
     assert alerts[0].id == f"node_offline:a:{t + 30_000}"
     assert alerts[1].id == f"node_online:b:{t}"
+    assert alerts[0].message == "a went offline: it disconnected"
     assert alerts[1].message == "b is back online after 45 s offline"
+    silent = node_alerts(before, {"a": Presence(False, t + 30_000, silent=True)})
+    assert [(a.id, a.message) for a in silent] == [
+        (alerts[0].id, "a went offline: its readings stopped")  # the same alert, said why
+    ]
     later = node_alerts(before, {"b": Presence(True, t + 47_000)})
     assert [a.id for a in later] == [alerts[1].id]
 
@@ -184,24 +189,24 @@ def test_a_scan_replays_what_was_logged_since_the_scan_before() -> None:
 
 
 @pytest.mark.parametrize(
-    ("last_seen", "status", "status_at", "online", "since"),
+    ("last_seen", "status", "status_at", "expected"),
     [
-        (90_000, None, None, True, 90_000),  # heard 10 s ago
-        (60_000, None, None, False, 90_000),  # silent 40 s: offline since 30 s of silence
-        (80_000, NodeStatus.OFFLINE, 85_000, False, 85_000),  # its last will
-        (86_000, NodeStatus.OFFLINE, 85_000, True, 86_000),  # a reading after the will
-        (None, NodeStatus.OFFLINE, 70_000, False, 70_000),  # a status, never a reading
+        (90_000, None, None, Presence(True, 90_000)),  # heard 10 s ago
+        # Silent 40 s: offline since 30 s of it, because its readings stopped.
+        (60_000, None, None, Presence(False, 90_000, silent=True)),
+        (80_000, NodeStatus.OFFLINE, 85_000, Presence(False, 85_000)),  # its last will
+        (86_000, NodeStatus.OFFLINE, 85_000, Presence(True, 86_000)),  # read after the will
+        (None, NodeStatus.OFFLINE, 70_000, Presence(False, 70_000)),  # a status, no reading
     ],
 )
 def test_presence_says_since_what_a_node_is_online_or_not(
     last_seen: int | None,
     status: NodeStatus | None,
     status_at: int | None,
-    online: bool,
-    since: int,
+    expected: Presence,
 ) -> None:
     state = RawLiveState(None, last_seen, status, status_at)
-    assert presence(state, 100_000, offline_after_s=30.0) == Presence(online, since)
+    assert presence(state, 100_000, offline_after_s=30.0) == expected
 
 
 def test_a_frequency_alert_carries_its_newest_readings_time() -> None:

@@ -47,7 +47,7 @@ def test_a_gap_longer_than_the_silence_by_both_clocks_is_an_offline_and_an_onlin
         ("new", 999_000),  # first ever: nothing before it to be silent after
     )
     assert silences(heard, batch, 140_000, offline_after_s=30.0) == [
-        StatusUpdate("a", OFF, 130_000),
+        StatusUpdate("a", OFF, 130_000, silent=True),
         StatusUpdate("a", ON, 130_001),
     ]
 
@@ -59,7 +59,7 @@ def test_the_first_new_reading_of_a_batch_ends_the_silence_and_replays_end_nothi
     # more, though stamped far apart: they arrived together.
     batch = _readings(("a", 300_000), ("a", 150_000), ("a", 50_000), ("a", 160_000))
     assert silences(heard, batch, 400_000, offline_after_s=30.0) == [
-        StatusUpdate("a", OFF, 130_000),
+        StatusUpdate("a", OFF, 130_000, silent=True),
         StatusUpdate("a", ON, 150_000),
     ]
 

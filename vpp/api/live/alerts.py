@@ -133,6 +133,8 @@ class Presence:
 
     online: bool
     since_ms: int
+    # Offline because its readings stopped, not because it (or its last will) said so.
+    silent: bool = False
 
 
 def frequency_alert(
@@ -423,7 +425,7 @@ def presence(state: RawLiveState, now_ms: int, offline_after_s: float) -> Presen
         return Presence(False, at or now_ms)
     if status is NodeStatus.OFFLINE and at is not None and at >= last:
         return Presence(False, at)
-    return Presence(False, silent_from_ms(last, offline_after_s))
+    return Presence(False, silent_from_ms(last, offline_after_s), silent=True)
 
 
 def node_alerts(before: Mapping[str, Presence], after: Mapping[str, Presence]) -> list[Alert]:
@@ -440,7 +442,9 @@ def node_alerts(before: Mapping[str, Presence], after: Mapping[str, Presence]) -
             message = f"{node_id} is back online after {_duration(at - went)} offline"
             alerts.append(Alert(AlertKind.NODE_ONLINE, at, message, node_id, offline_since=went))
         else:
-            alerts.append(Alert(AlertKind.NODE_OFFLINE, at, f"{node_id} went offline", node_id))
+            why = "its readings stopped" if now.silent else "it disconnected"
+            message = f"{node_id} went offline: {why}"
+            alerts.append(Alert(AlertKind.NODE_OFFLINE, at, message, node_id))
     return alerts
 
 
@@ -464,7 +468,7 @@ def replay_alerts(
         was = replayed.get(change.dc_id)
         if was is None or change.at_ms <= was.since_ms:
             continue
-        then = Presence(change.status is NodeStatus.ONLINE, change.at_ms)
+        then = Presence(change.status is NodeStatus.ONLINE, change.at_ms, change.silent)
         if then.online != was.online:
             alerts += node_alerts({change.dc_id: was}, {change.dc_id: then})
             replayed[change.dc_id] = then
@@ -479,7 +483,7 @@ def replay_alerts(
         else:
             # Never before the change it follows: a node that said `online` and then
             # sent nothing is offline from then on, not from before it.
-            settled = Presence(seen.online, max(seen.since_ms, was.since_ms))
+            settled = Presence(seen.online, max(seen.since_ms, was.since_ms), seen.silent)
             alerts += node_alerts({node: was}, {node: settled})
             baseline[node] = settled
     return sorted(alerts, key=lambda a: (a.at, a.dc_id or "")), baseline
