@@ -5,6 +5,7 @@ node and by kind, and refuses bad input."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from tests.integration.api_support import Tokens, publish_live, reading
 from tests.integration.telemetry_helpers import running_ingester, with_ingest
 from tests.integration.test_api_graphql import gql
 from tests.integration.test_edge_sim import free_port
-from vpp.api.live.alerts import AlertMonitor
+from vpp.api.live.alerts import AlertMonitor, AlertMonitorCollector
 from vpp.api.live.broadcaster import Broadcaster
 from vpp.api.metrics import ApiMetrics
 from vpp.api.state import ApiState
@@ -524,13 +525,22 @@ async def test_a_scan_that_fails_on_bad_data_leaves_the_monitor_watching(
     await scratch_redis.hset(scratch_names.last_seen, "garbled", "not-a-time")
     await publish_live(scratch_redis, scratch_names, [reading("bd-1")])
     watcher, _ = monitor(scratch_redis, scratch_names, db)
+    registry = CollectorRegistry()
+    registry.register(AlertMonitorCollector(watcher))
     watcher.start()
     try:
         await asyncio.sleep(0.5)  # five periods of failed scans
         assert not watcher.ready.is_set()
+        # What an operator sees: scans failing, none ended well.
+        assert (registry.get_sample_value("vpp_api_alert_scan_failures_total") or 0) >= 3
+        assert registry.get_sample_value("vpp_api_alert_scans_total") == 0
+        assert registry.get_sample_value("vpp_api_alert_last_scan_seconds") is None
         await scratch_redis.hdel(scratch_names.last_seen, "garbled")
         async with asyncio.timeout(10):
             await watcher.ready.wait()
+        last_scan = registry.get_sample_value("vpp_api_alert_last_scan_seconds")
+        assert last_scan is not None
+        assert abs(last_scan - time.time()) < 5
         went = epoch_ms(datetime.now(UTC))
         await LiveStateWriter(scratch_redis, scratch_names).set_statuses(
             [StatusUpdate("bd-1", NodeStatus.OFFLINE, went)]

@@ -57,3 +57,6 @@ async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClien
     assert "vpp_api_request_seconds_bucket" in text
     assert 'vpp_api_auth_failures_total{status="401"}' in text
     assert "vpp_api_live_connected 1.0" in text
+    # The app's alert monitor, scanning from the start (a test's app scans every 5 s).
+    assert "vpp_api_alert_scans_total" in text
+    assert "vpp_api_alert_scan_failures_total 0.0" in text

@@ -42,10 +42,13 @@ import asyncio
 import contextlib
 import logging
 import statistics
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from pymongo.errors import PyMongoError
 from redis.exceptions import RedisError
 
@@ -85,6 +88,7 @@ __all__ = [
     "Alert",
     "AlertKind",
     "AlertMonitor",
+    "AlertMonitorCollector",
     "Presence",
     "frequency_alert",
     "newest_reading",
@@ -135,6 +139,36 @@ class Presence:
     since_ms: int
     # Offline because its readings stopped, not because it (or its last will) said so.
     silent: bool = False
+
+
+class AlertMonitorCollector(Collector):
+    """The monitor's counts at scrape time (`vpp_api_alert_*`): a scan that fails again
+    and again, or none for minutes, means this process stores no node alert."""
+
+    def __init__(self, monitor: AlertMonitor) -> None:
+        self._monitor = monitor
+
+    def collect(self) -> Iterator[Metric]:
+        m = self._monitor
+        yield CounterMetricFamily("vpp_api_alert_scans", "Node scans for alerts done", m.scans)
+        yield CounterMetricFamily(
+            "vpp_api_alert_scan_failures",
+            "Node scans for alerts that failed (the next one tries again)",
+            m.scan_failures,
+        )
+        yield CounterMetricFamily("vpp_api_alerts_stored", "Alerts stored (new ids)", m.stored)
+        yield CounterMetricFamily(
+            "vpp_api_alert_store_failures",
+            "Attempts to store alerts that failed (each is retried)",
+            m.store_failures,
+        )
+        last = GaugeMetricFamily(
+            "vpp_api_alert_last_scan_seconds",
+            "When the last node scan for alerts ended well (unix time; absent before one)",
+        )
+        if m.last_scan_at is not None:
+            last.add_metric([], m.last_scan_at)
+        yield last
 
 
 def frequency_alert(
@@ -196,6 +230,8 @@ class AlertMonitor:
         self.stored = 0
         self.store_failures = 0  # attempts to store that failed (each is retried)
         self.scans = 0  # node scans done
+        self.scan_failures = 0  # node scans that failed (the next one tries again)
+        self.last_scan_at: float | None = None  # when the last scan ended well (unix s)
         # Set once the monitor listens to the live channel and has its baseline scan.
         self.ready = asyncio.Event()
         self._listening = asyncio.Event()
@@ -291,8 +327,10 @@ class AlertMonitor:
             try:
                 presence = await self._scan(presence, last_known, log_reader)
             except (RedisError, OSError) as exc:
+                self.scan_failures += 1
                 log.warning("node scan for alerts failed: %s", exc)
             except Exception:
+                self.scan_failures += 1
                 # Whatever the data held, the monitor must go on watching: a dead task
                 # would stop every node alert of this process without a word.
                 log.exception("node scan for alerts failed; the next scan tries again")
@@ -323,6 +361,7 @@ class AlertMonitor:
         for alert in alerts:
             self._emit(alert)
         self.scans += 1
+        self.last_scan_at = time.time()
         self.ready.set()
         return presence
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from vpp.api.live.aggregate_feeds import AggregateFeeds
-from vpp.api.live.alerts import AlertMonitor
+from vpp.api.live.alerts import AlertMonitor, AlertMonitorCollector
 from vpp.api.live.broadcaster import Broadcaster
 from vpp.api.live.forecasts import ForecastFeed
 from vpp.api.live.listener import RedisListener
@@ -68,6 +68,7 @@ class LiveHub:
             retention=alert_retention,
         )
         self._store_alerts = db is not None
+        metrics.registry.register(AlertMonitorCollector(self.alerts))
 
     @property
     def connected(self) -> asyncio.Event:
