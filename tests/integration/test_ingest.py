@@ -33,7 +33,7 @@ from vpp.stack import Stack
 from vpp.store.aggregate import FreqStatus, get_aggregate
 from vpp.store.database import Database, MongoClient, TelemetryLayout, init_store, mongo_client
 from vpp.store.documents import DEAD_LETTERS, TELEMETRY, TELEMETRY_KEY_INDEX, DeadLetterReason
-from vpp.store.live_state import read_live_states
+from vpp.store.live_state import LiveReading, LiveStateWriter, epoch_ms, read_live_states
 from vpp.store.nodes import register_nodes, seed_node_specs
 
 DB_NAME = f"vpp_test_ingest_{uuid.uuid4().hex[:8]}"
@@ -189,6 +189,28 @@ async def test_aggregate_equals_what_was_sent(
     again = await get_aggregate(redis, names, None, offline_after_s=30, cache_s=cache_s)
     assert again == whole
     assert await redis.pttl(names.aggregate_cache(None)) > 0
+
+
+async def test_a_latest_value_no_ingester_wrote_fails_no_query(
+    redis: Redis, names: RedisNames
+) -> None:
+    """Redis holds, for one node, a latest value that is no reading (another writer's,
+    or another version's ingest): its state has no reading, the aggregate leaves its
+    figures out, and the other node is read as ever."""
+    now = datetime.now(UTC)
+    good = orjson.loads(reading("lv-good", 1, now, power_kw=3.0, soc=60.0, freq=50.0))
+    live = [
+        LiveReading("lv-good", epoch_ms(now), orjson.dumps({**good, "received_at": now})),
+        LiveReading("lv-odd", epoch_ms(now), b'{"power_w": 3000}'),
+    ]
+    await LiveStateWriter(redis, names).publish_batch(live, epoch_ms(now))
+    states = await read_live_states(redis, names, ["lv-good", "lv-odd"], offline_after_s=30)
+    assert [(s.dc_id, s.online, s.reading is not None) for s in states] == [
+        ("lv-good", True, True),
+        ("lv-odd", True, False),
+    ]
+    whole = await get_aggregate(redis, names, None, offline_after_s=30, cache_s=1.0)
+    assert (whole.node_count, whole.online_nodes, whole.total_power_kw) == (2, 2, 3.0)
 
 
 async def test_duplicates_go_to_dead_letters_and_a_restarted_seq_does_not(

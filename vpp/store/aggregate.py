@@ -81,12 +81,13 @@ def compute_aggregate(
         if not is_online(state, now_ms, offline_after_s):
             continue
         online += 1
-        if state.latest_json is None:
+        reading = _figures(state.latest_json)
+        if reading is None:
             continue
-        reading = orjson.loads(state.latest_json)
-        total_power += float(reading["power_kw"])
-        soc_sum += float(reading["soc"])
-        freq_sum += float(reading["freq"])
+        power_kw, soc, freq = reading
+        total_power += power_kw
+        soc_sum += soc
+        freq_sum += freq
         counted += 1
     avg_freq = freq_sum / counted if counted else None
     return Aggregate(
@@ -98,6 +99,19 @@ def compute_aggregate(
         freq_status=freq_status(avg_freq),
         computed_at=from_epoch_ms(now_ms),
     )
+
+
+def _figures(latest_json: bytes | None) -> tuple[float, float, float] | None:
+    """The power (kW), state of charge and frequency of a node's latest reading; None if
+    there is none, or it holds no such numbers (not written by this version's ingest): one
+    such node is left out of the sums, not allowed to fail the whole fleet's aggregate."""
+    if latest_json is None:
+        return None
+    try:
+        reading = orjson.loads(latest_json)
+        return float(reading["power_kw"]), float(reading["soc"]), float(reading["freq"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 async def get_aggregate(

@@ -241,14 +241,21 @@ async def read_live_states(
                 last_seen=from_epoch_ms(state.last_seen_ms) if state.last_seen_ms else None,
                 status=state.status,
                 status_at=from_epoch_ms(state.status_at_ms) if state.status_at_ms else None,
-                reading=(
-                    TelemetryRecord.model_validate_json(state.latest_json)
-                    if state.latest_json is not None
-                    else None
-                ),
+                reading=_reading(state.latest_json),
             )
         )
     return result
+
+
+def _reading(latest_json: bytes | None) -> TelemetryRecord | None:
+    """A node's latest reading; None if there is none or it is not one (a value that this
+    version's ingest did not write): one such node must not fail a query of many."""
+    if latest_json is None:
+        return None
+    try:
+        return TelemetryRecord.model_validate_json(latest_json)
+    except ValueError:
+        return None
 
 
 def _text(value: bytes | str) -> str:

@@ -62,6 +62,20 @@ def test_aggregate_counts_only_online_nodes() -> None:
     assert result.freq_status is FreqStatus.NORMAL
 
 
+@pytest.mark.parametrize(
+    "latest",
+    [b"not json", b"[1, 2]", b'{"power_w": 3.0, "soc": 50, "freq": 50}', b'{"power_kw": "x"}'],
+)
+def test_a_latest_reading_no_ingester_wrote_is_left_out_not_fatal(latest: bytes) -> None:
+    """A value of another writer (or of another version's ingest) in Redis: the node
+    counts as online, its figures are left out, and the fleet's aggregate stands."""
+    odd = RawLiveState(latest_json=latest, last_seen_ms=NOW_MS, status=None, status_at_ms=None)
+    states = {"a": state(10.0, 50.0, 50.0, seen_ago_s=1), "odd": odd}
+    result = compute_aggregate(states, NOW_MS, offline_after_s=30)
+    assert (result.node_count, result.online_nodes) == (2, 2)
+    assert (result.total_power_kw, result.avg_soc, result.avg_freq) == (10.0, 50.0, 50.0)
+
+
 def test_aggregate_of_nothing_online_is_unknown() -> None:
     result = compute_aggregate({"a": state(1, 1, 50, seen_ago_s=60)}, NOW_MS, offline_after_s=30)
     assert (result.node_count, result.online_nodes, result.total_power_kw) == (1, 0, 0.0)
