@@ -30,7 +30,7 @@ from vpp.config import Settings
 from vpp.ingest.consumer import PUBACK_SUCCESS, Ingester
 from vpp.models import NodeStatus
 from vpp.stack import Stack
-from vpp.store.aggregate import FreqStatus, get_aggregate
+from vpp.store.aggregate import Aggregate, FreqStatus, get_aggregate
 from vpp.store.database import Database, MongoClient, TelemetryLayout, init_store, mongo_client
 from vpp.store.documents import DEAD_LETTERS, TELEMETRY, TELEMETRY_KEY_INDEX, DeadLetterReason
 from vpp.store.live_state import LiveReading, LiveStateWriter, epoch_ms, read_live_states
@@ -196,7 +196,7 @@ async def test_a_latest_value_no_ingester_wrote_fails_no_query(
 ) -> None:
     """Redis holds, for one node, a latest value that is no reading (another writer's,
     or another version's ingest): its state has no reading, the aggregate leaves its
-    figures out, and the other node is read as ever."""
+    figures out, and the other node is read as ever. The same for a cached aggregate."""
     now = datetime.now(UTC)
     good = orjson.loads(reading("lv-good", 1, now, power_kw=3.0, soc=60.0, freq=50.0))
     live = [
@@ -211,6 +211,14 @@ async def test_a_latest_value_no_ingester_wrote_fails_no_query(
     ]
     whole = await get_aggregate(redis, names, None, offline_after_s=30, cache_s=1.0)
     assert (whole.node_count, whole.online_nodes, whole.total_power_kw) == (2, 2, 3.0)
+    # A cached aggregate of another shape (another version's, during an upgrade) is
+    # computed again rather than failing every reader until it expires.
+    await redis.set(names.aggregate_cache(None), b'{"total_power_w": 3000}', px=60_000)
+    again = await get_aggregate(redis, names, None, offline_after_s=30, cache_s=1.0)
+    assert (again.node_count, again.total_power_kw) == (2, 3.0)
+    cached = await redis.get(names.aggregate_cache(None))
+    assert cached is not None
+    assert Aggregate.model_validate_json(cached).total_power_kw == 3.0  # re-cached
 
 
 async def test_duplicates_go_to_dead_letters_and_a_restarted_seq_does_not(

@@ -126,7 +126,12 @@ async def get_aggregate(
     key = names.aggregate_cache(node_ids)
     cached = await redis.get(key)
     if cached is not None:
-        return Aggregate.model_validate_json(cached)
+        try:
+            return Aggregate.model_validate_json(cached)
+        except ValueError:
+            # Cached by another version of the platform (a rolling upgrade shares the
+            # key): computed again, and cached in this version's shape.
+            pass
     states = await read_raw_states(redis, names, node_ids)
     result = compute_aggregate(states, epoch_ms(datetime.now(UTC)), offline_after_s)
     await redis.set(key, result.model_dump_json(), px=max(1, int(cache_s * 1000)))
