@@ -33,7 +33,13 @@ from vpp.stack import Stack
 from vpp.store.aggregate import Aggregate, FreqStatus, get_aggregate
 from vpp.store.database import Database, MongoClient, TelemetryLayout, init_store, mongo_client
 from vpp.store.documents import DEAD_LETTERS, TELEMETRY, TELEMETRY_KEY_INDEX, DeadLetterReason
-from vpp.store.live_state import LiveReading, LiveStateWriter, epoch_ms, read_live_states
+from vpp.store.live_state import (
+    Heard,
+    LiveReading,
+    LiveStateWriter,
+    epoch_ms,
+    read_live_states,
+)
 from vpp.store.nodes import register_nodes, seed_node_specs
 
 DB_NAME = f"vpp_test_ingest_{uuid.uuid4().hex[:8]}"
@@ -211,6 +217,11 @@ async def test_a_latest_value_no_ingester_wrote_fails_no_query(
     ]
     whole = await get_aggregate(redis, names, None, offline_after_s=30, cache_s=1.0)
     assert (whole.node_count, whole.online_nodes, whole.total_power_kw) == (2, 2, 3.0)
+    # Nor does a newest timestamp that is no number keep the silence check (and with it
+    # the batch's live state) from going on: that node is left out of it.
+    await redis.hset(names.latest_ts, "lv-odd", "yesterday")
+    heard = await LiveStateWriter(redis, names).heard(["lv-good", "lv-odd"])
+    assert heard == {"lv-good": Heard(epoch_ms(now), epoch_ms(now))}
     # A cached aggregate of another shape (another version's, during an upgrade) is
     # computed again rather than failing every reader until it expires.
     await redis.set(names.aggregate_cache(None), b'{"total_power_w": 3000}', px=60_000)

@@ -12,6 +12,7 @@ node online: it must also send telemetry (within one interval of connecting).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -109,7 +110,7 @@ class LiveStateWriter:
 
     async def heard(self, node_ids: Sequence[str]) -> dict[str, Heard]:
         """What Redis holds of when each node was last heard of; nodes it holds no reading
-        of are left out."""
+        of (or no number) are left out."""
         if not node_ids:
             return {}
         ids = list(node_ids)
@@ -117,11 +118,13 @@ class LiveStateWriter:
         pipe.hmget(self._names.latest_ts, ids)
         pipe.hmget(self._names.last_seen, ids)
         stamps, seen = await pipe.execute()
-        return {
-            n: Heard(int(ts), int(at))
-            for n, ts, at in zip(ids, stamps, seen, strict=True)
-            if ts is not None and at is not None
-        }
+        out = {}
+        for node, ts, at in zip(ids, stamps, seen, strict=True):
+            # A value this version's ingest did not write tells nothing of the node, and
+            # must not keep the batch (every node in it) out of Redis.
+            with contextlib.suppress(TypeError, ValueError):
+                out[node] = Heard(int(ts), int(at))
+        return out
 
     async def statuses(self, node_ids: Sequence[str]) -> dict[str, NodeStatus | None]:
         """The last status Redis holds of each node (None: none, or unreadable)."""
