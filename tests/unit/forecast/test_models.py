@@ -276,11 +276,54 @@ def test_rolling_variability_is_the_variability_of_the_weeks_up_to_each_hour() -
     np.testing.assert_array_equal(models.rolling_variability(changed)[:1001], rolling[:1001])
 
 
-def test_only_load_models_read_the_variability(small: ForecastSettings) -> None:
+def test_only_load_models_read_the_variability_and_the_baseline_shape(
+    small: ForecastSettings,
+) -> None:
     load = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
     pv = make_forecaster(ModelKind.LIGHTGBM, Target.PV, small)
     tide = make_forecaster(ModelKind.TIDE, Target.LOAD, small)
     assert [m.params()["variability"] for m in (load, pv, tide)] == ["rolling", None, None]
+    assert [m.params()["baseline_shape"] for m in (load, pv, tide)] == [True, False, False]
+
+
+def _peaking_at(hours_of_day: tuple[int, ...], days: int) -> list[SeriesWindow]:
+    """One home per hour of day, its load peaking there at 3.5 kW over a 0.5 kW night,
+    with noise in proportion to the load: at its peak a home's spread is 7 times its
+    spread twelve hours away."""
+    rng = np.random.default_rng(3)
+    hours = np.arange(days * 24)
+    out = []
+    for i, peak in enumerate(hours_of_day):
+        from_peak = (hours % 24 - peak + 12) % 24 - 12
+        shape = 0.5 + 3.0 * np.exp(-(from_peak**2) / 8.0)
+        out.append(SeriesWindow(f"home-{i}", START, shape * rng.lognormal(0.0, 0.5, hours.size)))
+    return out
+
+
+def test_a_load_models_interval_follows_its_own_homes_daily_shape(
+    small: ForecastSettings,
+) -> None:
+    """Two homes whose peaks are twelve hours apart: the model reads each home's b / s at
+    the forecast hours, so each gets its wide interval at its own peak and a narrow one
+    at the other's (the data's spread there is a seventh of the peak's), not one width
+    for both homes at an hour of day."""
+    homes = _peaking_at((6, 18), 40)
+    model = make_forecaster(ModelKind.LIGHTGBM, Target.LOAD, small)
+    model.fit(homes, site(40))
+    ratios = []
+    for back in (24, 31, 38):  # origins at three hours of the day
+        windows = [
+            SeriesWindow(h.series_id, h.start, h.values[:-back]).tail(small.lookback_h)
+            for h in homes
+        ]
+        for forecast, peak, other in zip(
+            model.predict(windows, 24, site(40)), (6, 18), (18, 6), strict=True
+        ):
+            first = int((forecast.start - START).total_seconds() // 3600)
+            hour = (first + np.arange(24)) % 24
+            width = forecast.q90 - forecast.q10
+            ratios.append(width[hour == other][0] / width[hour == peak][0])
+    assert float(np.mean(ratios)) < 0.25
 
 
 def _smooth_and_noisy(days: int) -> list[SeriesWindow]:
@@ -315,21 +358,22 @@ def test_a_load_model_forecasts_from_each_windows_variability(
     assert not np.allclose(fleet_own.q90 - fleet_own.q10, fleet_said.q90 - fleet_said.q10)
 
 
-def test_a_load_model_saved_before_the_variability_forecasts_without_it(
-    tmp_path: Path, small: ForecastSettings
+@pytest.mark.parametrize(("feature", "off"), [("variability", None), ("baseline_shape", False)])
+def test_a_load_model_saved_before_a_feature_forecasts_without_it(
+    tmp_path: Path, small: ForecastSettings, feature: str, off: bool | None
 ) -> None:
-    """Stored without the flag (the platform's earlier load models), a model forecasts
-    from the features it was trained on, though the settings now add the variability."""
+    """Stored without the feature's flag (the platform's earlier load models), a model
+    forecasts from the features it was trained on, though the settings now add it."""
     without = small.model_copy(deep=True)
-    without.lightgbm.variability = []
+    setattr(without.lightgbm, feature, [])
 
     def forget(meta: dict[str, Any]) -> None:
-        del meta["state"]["variability"]
-        del meta["settings"]["lightgbm"]["variability"]
+        del meta["state"][feature]
+        del meta["settings"]["lightgbm"][feature]
 
     old, train = _saved_and_edited(tmp_path, without, Target.LOAD, forget)
     again = load_forecaster(tmp_path)
-    assert again.params()["variability"] is None
+    assert again.params()[feature] is off
     _assert_same_medians(old, again, train, small)
 
 
@@ -420,19 +464,26 @@ def test_nothing_after_the_origin_reaches_a_model(
     [before] = lgbm.predict([window], 24, weather)
     origin = START + timedelta(hours=origin_h)
     assert len(seen) == len(lgbm.models) == 2  # every baseline's model reads the same cut
-    for call in seen:
+    for call, baseline in zip(seen, lgbm.baselines, strict=True):
         for covariates in call["past_covariates"]:
             assert covariates.end_time() < origin.replace(tzinfo=None)
             assert not [c for c in covariates.components if "predict" in c]
         for target in call["series"]:
             assert target.end_time() < origin.replace(tzinfo=None)
-        # After the origin only astronomy: the clear sky, computed from the clock alone.
+        # After the origin only astronomy, computed from the clock alone, and b / s of the
+        # forecast hours, computed from the window alone (values a day or more before).
         for futures in call["future_covariates"]:
-            assert list(futures.components) == [models.CLEAR_SKY]
+            assert list(futures.components) == [models.CLEAR_SKY, models.BASELINE_SHAPE]
             hours = len(futures)
             start = futures.start_time().to_pydatetime().replace(tzinfo=UTC)
             expected = clear_sky_ghi(models.solar_site(small), start, hours) / 1000.0
             np.testing.assert_allclose(futures.values()[:, 0], expected, rtol=1e-5, atol=1e-6)
+            assert futures.end_time() == (origin + timedelta(hours=23)).replace(tzinfo=None)
+            base, level = baseline_and_level(
+                window.values, DAY_H, models.level_floor(window.values), baseline
+            )
+            shape = (base / level)[-hours:]
+            np.testing.assert_allclose(futures.values()[:, 1], shape, rtol=1e-5)
 
     future = {k: v.copy() for k, v in weather.channels.items()}
     for v in future.values():

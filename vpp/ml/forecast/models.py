@@ -40,7 +40,9 @@ step (astronomy, `vpp.ml.forecast.solar`: known ahead without observing anything
 measured sky's clearness over the last day (a past covariate). For the targets in
 `lightgbm.variability` (load) LightGBM also reads each series' day-on-day variability over
 the four weeks before the origin (`rolling_variability`, a past covariate from its own
-history), which tells a smooth fleet from a home.
+history), which tells a smooth fleet from a home, and, for the targets in
+`lightgbm.baseline_shape` (load), b / s at every forecast hour (a future covariate: both
+read only values a day or more before the hour).
 """
 
 from __future__ import annotations
@@ -239,6 +241,11 @@ def level_floor(values: FloatArray) -> float:
 
 # The covariate's name when a model reads the variability.
 VARIABILITY = "variability"
+# The future covariate's name when a model reads b / s at the forecast hours: how large
+# the hour's usual value is against the recent level, which tells the boosters of a step
+# whether it falls in the home's evening peak or its night, its own home's, not the
+# fleet's average shape.
+BASELINE_SHAPE = "baseline_shape"
 # The hours `rolling_variability` looks back: the cycle's default lookback, so at a window's
 # end it is the `variability` of a whole default window.
 VARIABILITY_WINDOW_H = 28 * DAY_H
@@ -544,9 +551,15 @@ class GlobalForecaster(Forecaster):
         self.sun_baseline = target is Target.PV and settings.pv_sun_baseline
         # How it reads each series' `variability`, if at all.
         self.variability = Variability.ROLLING if self._reads_variability() else None
+        # Whether it reads b / s at every forecast hour (`BASELINE_SHAPE`).
+        self.baseline_shape = self._reads_baseline_shape()
 
     def _reads_variability(self) -> bool:
         """Whether a new model of this kind reads each series' variability."""
+        return False
+
+    def _reads_baseline_shape(self) -> bool:
+        """Whether a new model of this kind reads b / s at the forecast hours."""
         return False
 
     @abstractmethod
@@ -559,6 +572,7 @@ class GlobalForecaster(Forecaster):
             "baselines": " ".join(b.label for b in self.baselines),
             "sun_baseline": self.sun_baseline,
             "variability": self.variability.value if self.variability else None,
+            "baseline_shape": self.baseline_shape,
         }
 
     @abstractmethod
@@ -586,13 +600,40 @@ class GlobalForecaster(Forecaster):
     def _site_channels(self, site: SiteWindow) -> SiteWindow:
         return with_clearness(site, solar_site(self.settings)) if self.uses_solar else site
 
-    def _solar(self, start: datetime, end: datetime) -> Any:
-        """The clear-sky irradiance of [start, end) (kW/m2): astronomy, known ahead."""
-        if not self.uses_solar:
+    @property
+    def _has_future_covariates(self) -> bool:
+        return self.uses_solar or self.baseline_shape
+
+    def _futures(self, w: SeriesWindow, base: FloatArray, level: FloatArray) -> Any:
+        """The future covariates over the hours of one b and s (the window's and those
+        after it, `_residuals`), or None if the model reads none: the clear sky, and b / s
+        from the first hour b is known. Both are known at the window's end: astronomy, and
+        values a day or more before each hour."""
+        if not self._has_future_covariates:
             return None
         from darts import TimeSeries
 
-        hours = _hours_between(start, end)
+        parts = []
+        if self.uses_solar:
+            parts.append(self._solar(w.start, len(base)))
+        if self.baseline_shape:
+            first = int(np.argmax(~np.isnan(base)))  # b needs days of history first
+            parts.append(
+                TimeSeries.from_times_and_values(
+                    hour_index(w.start + timedelta(hours=first), len(base) - first),
+                    (base[first:] / level[first:]).astype(np.float32)[:, None],
+                    columns=[BASELINE_SHAPE],
+                )
+            )
+        futures = parts[0]
+        for part in parts[1:]:
+            futures = futures.slice_intersect(part).stack(part.slice_intersect(futures))
+        return futures
+
+    def _solar(self, start: datetime, hours: int) -> Any:
+        """The clear-sky irradiance of `hours` from `start` (kW/m2): astronomy, known ahead."""
+        from darts import TimeSeries
+
         values = clear_sky_ghi(solar_site(self.settings), start, hours) / 1000.0
         return TimeSeries.from_times_and_values(
             hour_index(start, hours), values.astype(np.float32)[:, None], columns=[CLEAR_SKY]
@@ -664,21 +705,22 @@ class GlobalForecaster(Forecaster):
             seen = site.between(min(w.start for w in series), max(w.end for w in series))
             self.weather = _Standardiser.of(self._site_channels(seen))
         covariates = [self._covariates(site, w) for w in series]
-        futures = [self._solar(w.start, w.end) for w in series]
         suns = [self._baseline_sun(w, 0) for w in series]
         self.models = []
         report = FitReport()
         for i, baseline in enumerate(self.baselines):
-            targets = [
-                self._residuals(w, 0, baseline, sun)[0] for w, sun in zip(series, suns, strict=True)
-            ]
+            targets, futures = [], []
+            for w, sun in zip(series, suns, strict=True):
+                r, base, level = self._residuals(w, 0, baseline, sun)
+                targets.append(r)
+                futures.append(self._futures(w, base, level))
             model = self._build()
             t0 = time.perf_counter()
             self._fit_darts(
                 model,
                 targets,
                 covariates if self._has_past_covariates else None,
-                futures if self.uses_solar else None,
+                futures if self._has_future_covariates else None,
                 progress_part(progress, i, len(self.baselines)),
             )
             report.fit_s += time.perf_counter() - t0
@@ -707,24 +749,25 @@ class GlobalForecaster(Forecaster):
         if not windows:
             return []
         covariates = [self._covariates(site, w) for w in windows]
-        # The clear sky of the forecast hours is astronomy, not an observation.
-        futures = [self._solar(w.start, w.end + timedelta(hours=max(n, DAY_H))) for w in windows]
+        # A booster per step reads the future covariates of a whole day ahead, whatever n.
+        ahead = max(n, DAY_H)
         # Each model's quantiles in kW, averaged over the models: (windows, n, 3). The mean
         # of ordered, non-negative quantiles is ordered and non-negative.
         total = np.zeros((len(windows), n, len(QUANTILES)))
-        suns = [self._baseline_sun(w, n) for w in windows]
+        suns = [self._baseline_sun(w, ahead) for w in windows]
         for model, baseline in zip(self.models, self.baselines, strict=True):
-            targets = []
-            transforms = []
+            targets, futures, transforms = [], [], []
             for w, sun in zip(windows, suns, strict=True):
-                r, base, level = self._residuals(w, n, baseline, sun)
+                r, base, level = self._residuals(w, ahead, baseline, sun)
                 targets.append(r)
-                transforms.append((base[-n:], level[-n:]))
+                futures.append(self._futures(w, base, level))
+                end = len(w.values) + n
+                transforms.append((base[len(w.values) : end], level[len(w.values) : end]))
             predictions = model.predict(
                 n,
                 series=targets,
                 past_covariates=covariates if self._has_past_covariates else None,
-                future_covariates=futures if self.uses_solar else None,
+                future_covariates=futures if self._has_future_covariates else None,
                 predict_likelihood_parameters=True,
                 verbose=False,
                 show_warnings=False,
@@ -751,6 +794,7 @@ class GlobalForecaster(Forecaster):
             "baselines": [b.model_dump() for b in self.baselines],
             "sun_baseline": self.sun_baseline,
             "variability": self.variability.value if self.variability else None,
+            "baseline_shape": self.baseline_shape,
         }
         if self.weather is not None:
             state |= {"weather_mean": self.weather.mean, "weather_std": self.weather.std}
@@ -773,6 +817,8 @@ class GlobalForecaster(Forecaster):
         self.variability = (
             Variability.STATIC if stored is True else (Variability(stored) if stored else None)
         )
+        # One saved before it could read b / s at the forecast hours was trained without.
+        self.baseline_shape = bool(state.get("baseline_shape", False))
         if "weather_mean" in state:
             self.weather = _Standardiser(state["weather_mean"], state["weather_std"])
         if all(p.exists() for p in paths):
@@ -819,6 +865,9 @@ class LightGBM(GlobalForecaster):
     def _reads_variability(self) -> bool:
         return self.target in self.settings.lightgbm.variability
 
+    def _reads_baseline_shape(self) -> bool:
+        return self.target in self.settings.lightgbm.baseline_shape
+
     @property
     def uses_weather(self) -> bool:
         return self.settings.lightgbm.weather
@@ -849,10 +898,15 @@ class LightGBM(GlobalForecaster):
 
     def _future_lags(self) -> list[int] | dict[str, list[int]]:
         """The calendar at the first step (the step's own model knows its offset); the clear
-        sky at every step when one model per step reads them all."""
-        if not (self.uses_solar and self.settings.lightgbm.multi_models):
+        sky and b / s at every step when one model per step reads them all."""
+        every_step = [
+            name
+            for name, read in ((CLEAR_SKY, self.uses_solar), (BASELINE_SHAPE, self.baseline_shape))
+            if read
+        ]
+        if not (every_step and self.settings.lightgbm.multi_models):
             return [0]
-        return {CLEAR_SKY: list(range(DAY_H)), "default_lags": [0]}
+        return {**{name: list(range(DAY_H)) for name in every_step}, "default_lags": [0]}
 
     def _build(self) -> Any:
         from darts.models import LightGBMModel
