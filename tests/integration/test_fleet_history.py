@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,6 +24,7 @@ from vpp.bus.channels import RedisNames
 from vpp.config import IngestSettings, Settings
 from vpp.services.aggregate import AggregateReader
 from vpp.services.fleet_history import fleet_points
+from vpp.store.aggregate import Aggregate
 from vpp.store.database import Database
 from vpp.store.documents import FLEET_HISTORY
 from vpp.store.telemetry_queries import Bucket
@@ -230,3 +232,42 @@ async def test_a_viewer_reads_the_history_and_bad_ranges_are_refused(
         assert (await client.get(url, params=hour)).status_code == 401
     finally:
         await state.db[FLEET_HISTORY].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+
+
+class FailsOnce(AggregateReader):
+    """The real reader, whose first read raises what no handler names (a stand-in for a
+    bug in the data or the code: no real server makes this fault on demand)."""
+
+    failed = False
+
+    async def read(self, node_ids: Sequence[str] | None = None) -> Aggregate:
+        if not self.failed:
+            self.failed = True
+            raise KeyError("a field no version ever wrote")
+        return await super().read(node_ids)
+
+
+async def test_the_loop_outlives_an_unforeseen_failure(
+    scratch_db: Database,
+    scratch_redis: Redis,
+    scratch_names: RedisNames,
+    settings: Settings,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await fleet_now(scratch_redis, scratch_names, {"fh-1": 5.0})
+    faulty = FailsOnce(scratch_redis, scratch_names, FRESH, redis_url=settings.redis.url)
+    recorder = FleetRecorder(scratch_db, faulty, retention=timedelta(days=1), every_s=1.0)
+    caplog.set_level(logging.ERROR, logger="vpp.api.live.fleet_recorder")
+    recorder.start()
+    try:
+        async with asyncio.timeout(10):
+            while recorder.recorded < 1:  # noqa: ASYNC110 - a count, with no event
+                await asyncio.sleep(0.1)
+    finally:
+        await recorder.stop()
+    assert faulty.failed
+    assert "this minute is not recorded" in caplog.text
+    points = await fleet_points(
+        scratch_db, datetime.now(UTC) - timedelta(minutes=2), datetime.now(UTC)
+    )
+    assert [p.total_power_kw for p in points] == [5.0]

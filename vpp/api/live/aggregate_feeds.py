@@ -99,6 +99,10 @@ class AggregateFeeds:
                 value = await self._reader.read(scope)
             except (RedisError, OSError) as exc:
                 log.warning("aggregate of %s unavailable: %s", scope or "the fleet", exc)
+            except Exception:
+                # A dead task would leave every subscriber of the scope waiting on a value
+                # that never changes again, with no error: the next poll tries again.
+                log.exception("aggregate of %s unavailable", scope or "the fleet")
             else:
                 key = value.model_dump(exclude={"computed_at"})
                 if key != last_key:

@@ -79,4 +79,8 @@ class FleetRecorder:
                 await self.record()
             except (PyMongoError, RedisError, OSError) as exc:
                 log.warning("fleet history: this minute is not recorded: %s", exc)
+            except Exception:
+                # Whatever the minute held, the next minute is recorded: a dead task would
+                # end the fleet's history without a word while the API serves on.
+                log.exception("fleet history: this minute is not recorded")
             raise_if_cancelled()
