@@ -55,6 +55,17 @@ async def fleet_now(redis: Redis, names: RedisNames, powers: dict[str, float]) -
     await asyncio.sleep(0.01)  # past the cached aggregate's millisecond
 
 
+async def run_until_recorded(recorder: FleetRecorder, minutes: int) -> None:
+    """The recorder's loop, run until it has recorded `minutes` times (10 s at most)."""
+    recorder.start()
+    try:
+        async with asyncio.timeout(10):
+            while recorder.recorded < minutes:  # noqa: ASYNC110 - a count, with no event
+                await asyncio.sleep(0.1)
+    finally:
+        await recorder.stop()
+
+
 async def test_each_minute_is_recorded_once_and_read_back_per_bucket(
     scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames, settings: Settings
 ) -> None:
@@ -117,13 +128,7 @@ async def test_the_loop_records_on_its_period_and_outlives_an_unreachable_redis(
     recorder = FleetRecorder(
         db, reader(scratch_redis, scratch_names, settings), retention=timedelta(days=1), every_s=1.0
     )
-    recorder.start()
-    try:
-        async with asyncio.timeout(10):
-            while recorder.recorded < 2:  # noqa: ASYNC110 - a count, with no event
-                await asyncio.sleep(0.1)
-    finally:
-        await recorder.stop()
+    await run_until_recorded(recorder, 2)
     # Two recordings a second apart are one minute's point, or two when a minute
     # turned between them.
     points = await fleet_points(db, datetime.now(UTC) - timedelta(minutes=2), datetime.now(UTC))
@@ -258,13 +263,7 @@ async def test_the_loop_outlives_an_unforeseen_failure(
     faulty = FailsOnce(scratch_redis, scratch_names, FRESH, redis_url=settings.redis.url)
     recorder = FleetRecorder(scratch_db, faulty, retention=timedelta(days=1), every_s=1.0)
     caplog.set_level(logging.ERROR, logger="vpp.api.live.fleet_recorder")
-    recorder.start()
-    try:
-        async with asyncio.timeout(10):
-            while recorder.recorded < 1:  # noqa: ASYNC110 - a count, with no event
-                await asyncio.sleep(0.1)
-    finally:
-        await recorder.stop()
+    await run_until_recorded(recorder, 1)
     assert faulty.failed
     assert "this minute is not recorded" in caplog.text
     points = await fleet_points(
