@@ -604,34 +604,32 @@ class GlobalForecaster(Forecaster):
     def _has_future_covariates(self) -> bool:
         return self.uses_solar or self.baseline_shape
 
-    def _futures(self, w: SeriesWindow, base: FloatArray, level: FloatArray) -> Any:
+    def _futures(self, w: SeriesWindow, sky: Any, base: FloatArray, level: FloatArray) -> Any:
         """The future covariates over the hours of one b and s (the window's and those
-        after it, `_residuals`), or None if the model reads none: the clear sky, and b / s
-        from the first hour b is known. Both are known at the window's end: astronomy, and
-        values a day or more before each hour."""
-        if not self._has_future_covariates:
-            return None
+        after it, `_residuals`), or None if the model reads none: the clear sky (`sky`,
+        `_solar`, the same under every b), and b / s from the first hour both are known.
+        Both are known at the window's end: astronomy, and values a day or more before
+        each hour."""
+        if not self.baseline_shape:
+            return sky
         from darts import TimeSeries
 
-        parts = []
-        if self.uses_solar:
-            parts.append(self._solar(w.start, len(base)))
-        if self.baseline_shape:
-            first = int(np.argmax(~np.isnan(base)))  # b needs days of history first
-            parts.append(
-                TimeSeries.from_times_and_values(
-                    hour_index(w.start + timedelta(hours=first), len(base) - first),
-                    (base[first:] / level[first:]).astype(np.float32)[:, None],
-                    columns=[BASELINE_SHAPE],
-                )
-            )
-        futures = parts[0]
-        for part in parts[1:]:
-            futures = futures.slice_intersect(part).stack(part.slice_intersect(futures))
-        return futures
+        shape = base / level
+        first = int(np.argmax(~np.isnan(shape)))  # b and s need days of history first
+        futures = TimeSeries.from_times_and_values(
+            hour_index(w.start + timedelta(hours=first), len(shape) - first),
+            shape[first:].astype(np.float32)[:, None],
+            columns=[BASELINE_SHAPE],
+        )
+        if sky is None:
+            return futures
+        return sky.slice_intersect(futures).stack(futures.slice_intersect(sky))
 
     def _solar(self, start: datetime, hours: int) -> Any:
-        """The clear-sky irradiance of `hours` from `start` (kW/m2): astronomy, known ahead."""
+        """The clear-sky irradiance of `hours` from `start` (kW/m2): astronomy, known ahead;
+        None if the model does not read it."""
+        if not self.uses_solar:
+            return None
         from darts import TimeSeries
 
         values = clear_sky_ghi(solar_site(self.settings), start, hours) / 1000.0
@@ -706,14 +704,15 @@ class GlobalForecaster(Forecaster):
             self.weather = _Standardiser.of(self._site_channels(seen))
         covariates = [self._covariates(site, w) for w in series]
         suns = [self._baseline_sun(w, 0) for w in series]
+        skies = [self._solar(w.start, len(w.values)) for w in series]
         self.models = []
         report = FitReport()
         for i, baseline in enumerate(self.baselines):
             targets, futures = [], []
-            for w, sun in zip(series, suns, strict=True):
+            for w, sun, sky in zip(series, suns, skies, strict=True):
                 r, base, level = self._residuals(w, 0, baseline, sun)
                 targets.append(r)
-                futures.append(self._futures(w, base, level))
+                futures.append(self._futures(w, sky, base, level))
             model = self._build()
             t0 = time.perf_counter()
             self._fit_darts(
@@ -755,12 +754,13 @@ class GlobalForecaster(Forecaster):
         # of ordered, non-negative quantiles is ordered and non-negative.
         total = np.zeros((len(windows), n, len(QUANTILES)))
         suns = [self._baseline_sun(w, ahead) for w in windows]
+        skies = [self._solar(w.start, len(w.values) + ahead) for w in windows]
         for model, baseline in zip(self.models, self.baselines, strict=True):
             targets, futures, transforms = [], [], []
-            for w, sun in zip(windows, suns, strict=True):
+            for w, sun, sky in zip(windows, suns, skies, strict=True):
                 r, base, level = self._residuals(w, ahead, baseline, sun)
                 targets.append(r)
-                futures.append(self._futures(w, base, level))
+                futures.append(self._futures(w, sky, base, level))
                 end = len(w.values) + n
                 transforms.append((base[len(w.values) : end], level[len(w.values) : end]))
             predictions = model.predict(
