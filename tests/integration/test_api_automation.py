@@ -157,12 +157,14 @@ async def test_forecasts_come_with_their_quantile_bands(
         }
     )
     query = """query($s: ID!) { forecasts(seriesId: $s) {
-        target model fallbackReason points { at p10 p50 p90 } } }"""
+        target model fallbackReason issuedAt staleAfter points { at p10 p50 p90 } } }"""
     found = await gql(client, query, {"s": series}, await tokens.headers("viewer"))
     (forecast,) = found.json()["data"]["forecasts"]
     assert forecast["target"] == "LOAD"
     assert forecast["model"] == "load_kw-lightgbm v4"
     assert forecast["fallbackReason"] is None
+    # Two cycles of the test settings' 15 minutes: a newer forecast is due by then.
+    assert forecast["staleAfter"] == (start + timedelta(minutes=30)).isoformat()
     assert len(forecast["points"]) == 24
     assert all(p["p10"] <= p["p50"] <= p["p90"] for p in forecast["points"])
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -245,7 +245,7 @@ async def test_a_reading_posted_over_http_reaches_live_subscribers(
 FORECASTS_LIVE = (
     "subscription($id: ID!, $target: ForecastTarget, $horizon: Int) "
     "{ forecasts(seriesId: $id, target: $target, horizon: $horizon) "
-    "{ target cycleId model fallbackReason points { p50 } } }"
+    "{ target cycleId model fallbackReason issuedAt staleAfter points { p50 } } }"
 )
 
 
@@ -299,6 +299,11 @@ async def test_forecasts_subscription_sends_the_stored_then_each_newer_cycle(
             assert second[0]["points"][0]["p50"] == 2.0
             assert second[1]["model"] == "seasonal_naive"
             assert second[1]["fallbackReason"] == "no champion model for pv_kw in the registry"
+            # A published cycle's forecasts are due again two cycles (15 minutes each) on.
+            assert {
+                datetime.fromisoformat(f["staleAfter"]) - datetime.fromisoformat(f["issuedAt"])
+                for f in second
+            } == {timedelta(minutes=30)}
 
             # Sent nothing: another node's cycle, a message that is not a cycle's, and the
             # first cycle published again (older than what the subscriber has).

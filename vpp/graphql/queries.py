@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
@@ -176,10 +176,10 @@ async def resolve_forecasts(
     target: Target | None = None,
     horizon: Horizon = None,
 ) -> list[Forecast]:
-    found = await forecast_service.latest_forecasts(
-        info.context.state.db, str(series_id), target, horizon
-    )
-    return [Forecast.from_view(f) for f in found]
+    state = info.context.state
+    found = await forecast_service.latest_forecasts(state.db, str(series_id), target, horizon)
+    fresh_for = forecast_settings(state.settings).fresh_for
+    return [Forecast.from_view(f, fresh_for) for f in found]
 
 
 async def resolve_models(
@@ -233,7 +233,7 @@ async def resolve_flexibility(
         limits=GuardLimits.from_settings(
             options, zero_export=rl_settings(state.settings).zero_export
         ),
-        forecast_max_age=timedelta(minutes=2 * forecast_settings(state.settings).cycle_minutes),
+        forecast_max_age=forecast_settings(state.settings).fresh_for,
         now=datetime.now(UTC),
         kind=kind,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator
+from datetime import timedelta
 
 import strawberry
 from graphql import GraphQLError
@@ -24,7 +25,7 @@ from vpp.graphql.types.dispatch import DispatchProgress
 from vpp.graphql.types.forecast import Forecast, Horizon
 from vpp.graphql.types.telemetry import Telemetry
 from vpp.ml.forecast.documents import FLEET_SERIES
-from vpp.ml.forecast.settings import Target
+from vpp.ml.forecast.settings import Target, forecast_settings
 from vpp.services import forecasts as forecast_service
 from vpp.services.aggregate import normalise_scope
 from vpp.services.dispatch import check_dispatch_id
@@ -151,7 +152,8 @@ async def subscribe_forecasts(
         with state.live.forecasts.subscribe(series) as queue:
             stored = await forecast_service.latest_forecasts(state.db, series, target)
             newest = {v.target: v for v in stored}
-            yield _forecasts(newest, horizon)
+            fresh_for = forecast_settings(state.settings).fresh_for
+            yield _forecasts(newest, horizon, fresh_for)
             while True:
                 fresh = [
                     v
@@ -163,15 +165,19 @@ async def subscribe_forecasts(
                     continue
                 _check_token(info)
                 newest.update((v.target, v) for v in fresh)
-                yield _forecasts(newest, horizon)
+                yield _forecasts(newest, horizon, fresh_for)
     finally:
         gauge.dec()
 
 
-def _forecasts(newest: dict[Target, ForecastView], horizon: int | None) -> list[Forecast]:
+def _forecasts(
+    newest: dict[Target, ForecastView], horizon: int | None, fresh_for: timedelta
+) -> list[Forecast]:
     """Every target's newest forecast, in the order the `forecasts` query gives them."""
     views = [newest[t] for t in Target if t in newest]
-    return [Forecast.from_view(v if horizon is None else v.within(horizon)) for v in views]
+    return [
+        Forecast.from_view(v if horizon is None else v.within(horizon), fresh_for) for v in views
+    ]
 
 
 @strawberry.type

@@ -398,6 +398,7 @@ async def test_a_node_page_draws_the_nodes_newest_forecasts(
         await page.goto(f"{base_url}/nodes/{node}")
         await expect(page.get_by_test_id("forecast-load")).to_contain_text("load_kw-lightgbm v1")
         await expect(page.get_by_test_id("forecast-pv")).to_contain_text("pv_kw-lightgbm v1")
+        await expect(page.get_by_test_id("forecast-load")).not_to_contain_text("stale")
         await page.screenshot(path=str(screenshots / "node-forecast.png"), full_page=True)
 
         newer = forecast_doc(node, "load_kw", hour, [2.0] * 24)
@@ -410,5 +411,28 @@ async def test_a_node_page_draws_the_nodes_newest_forecasts(
             "load_kw-lightgbm v2", timeout=10_000
         )
         await expect(page.get_by_test_id("forecast-pv")).to_contain_text("pv_kw-lightgbm v1")
+    finally:
+        await state.db[FORECASTS].delete_many({"series_id": node})
+
+
+async def test_a_forecast_no_cycle_has_renewed_is_shown_as_stale(
+    context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path, api: FastAPI
+) -> None:
+    """A node the cycles stopped forecasting (no history for two days) keeps its last
+    forecast; three hours on, with a newer one due two cycles after it, the page says so."""
+    state: ApiState = api.state.vpp
+    node = fleet_ids()[2]
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    old = forecast_doc(node, "load_kw", hour, [1.0] * 24)
+    old["issued_at"] = hour
+    await state.db[FORECASTS].insert_one(old)
+    try:
+        page = await context.new_page()
+        await log_in(page, base_url, "vpp-viewer", "vpp-viewer-dev")
+        await page.goto(f"{base_url}/nodes/{node}")
+        chart = page.get_by_test_id("forecast-load")
+        await expect(chart).to_contain_text("load_kw-lightgbm v1")
+        await expect(chart).to_contain_text("stale: made 3 h ago")
+        await page.screenshot(path=str(screenshots / "node-forecast-stale.png"), full_page=True)
     finally:
         await state.db[FORECASTS].delete_many({"series_id": node})

@@ -47,10 +47,15 @@ class Forecast:
     fallback_reason: str | None = strawberry.field(
         description="Set when the seasonal-naive fallback made it, and why"
     )
+    stale_after: datetime = strawberry.field(
+        description="A newer forecast is due by then (two forecast cycles after `issuedAt`); "
+        "past it this one is stale: the cycles stopped forecasting the node, which has had "
+        "no history for too long, or they are not running"
+    )
     points: list[ForecastPoint]
 
     @classmethod
-    def from_view(cls, v: ForecastView) -> Forecast:
+    def from_view(cls, v: ForecastView, fresh_for: timedelta) -> Forecast:
         step = timedelta(minutes=v.step_minutes)
         return cls(
             series_id=strawberry.ID(v.series_id),
@@ -59,6 +64,7 @@ class Forecast:
             issued_at=v.issued_at,
             model=v.model_name if v.model_version is None else f"{v.model_name} v{v.model_version}",
             fallback_reason=v.fallback_reason,
+            stale_after=v.issued_at + fresh_for,
             points=[
                 ForecastPoint(at=v.start + i * step, p10=lo, p50=mid, p90=hi)
                 for i, (lo, mid, hi) in enumerate(zip(v.q10, v.q50, v.q90, strict=True))

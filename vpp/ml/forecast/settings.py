@@ -7,6 +7,7 @@ e.g. `VPP_FORECAST__CYCLE_MINUTES=5`). This module imports nothing of the platfo
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -257,6 +258,13 @@ class ForecastSettings(BaseModel):
 
     def resolved_data_dir(self) -> Path:
         return self.data_dir.expanduser().resolve()
+
+    @property
+    def fresh_for(self) -> timedelta:
+        """How long a forecast stays current: two cycles, so one late or failed cycle does
+        not age it. A node the cycles stopped forecasting (no history for
+        `max_history_gap_h`) keeps its last forecast, which is stale past this."""
+        return timedelta(minutes=2 * self.cycle_minutes)
 
 
 def forecast_settings(settings: Settings) -> ForecastSettings:

@@ -14,6 +14,8 @@ export interface SeriesSpec {
 
 interface Props {
   title: string;
+  /** said under the title, in the warning colour */
+  warning?: string | null;
   series: SeriesSpec[];
   data: (number | null)[][]; // [x seconds, ...y]
   height?: number;
@@ -25,7 +27,7 @@ interface Props {
 }
 
 /** A time-series chart (uPlot), sized to its container. */
-export function Chart({ title, series, data, height = 200, testId, window: span, spanGaps = true }: Props) {
+export function Chart({ title, warning, series, data, height = 200, testId, window: span, spanGaps = true }: Props) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const key = series.map((s) => s.label).join("|");
@@ -75,7 +77,10 @@ export function Chart({ title, series, data, height = 200, testId, window: span,
 
   return (
     <figure class="chart" data-testid={testId}>
-      <figcaption>{title}</figcaption>
+      <figcaption>
+        {title}
+        {warning ? <span class="chart-warning">{warning}</span> : null}
+      </figcaption>
       <div ref={box} />
     </figure>
   );

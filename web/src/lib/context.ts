@@ -85,3 +85,13 @@ export function useSubscription<T>(
     deps,
   );
 }
+
+/** The time, re-read every `everyMs`: for what a page says about age as time passes. */
+export function useNow(everyMs: number): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const id = setInterval(() => setNow(Date.now()), everyMs);
+    return () => clearInterval(id);
+  }, [everyMs]);
+  return now;
+}

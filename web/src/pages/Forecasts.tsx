@@ -1,6 +1,7 @@
 import { useMemo, useState } from "preact/hooks";
 import { Chart } from "../lib/Chart";
-import { useLoad, useQuery, useServices, useSubscription } from "../lib/context";
+import { useLoad, useNow, useQuery, useServices, useSubscription } from "../lib/context";
+import { staleness } from "../lib/forecast";
 import { columns, label, metricColumns, num, power, time } from "../lib/format";
 import { allNodes } from "./Fleet";
 import { ErrorNote, Kpi, Loading } from "./shared";
@@ -10,6 +11,7 @@ export interface Forecast {
   target: "LOAD" | "PV";
   cycleId: string;
   issuedAt: string;
+  staleAfter: string;
   model: string;
   fallbackReason: string | null;
   points: { at: string; p10: number; p50: number; p90: number }[];
@@ -62,7 +64,7 @@ interface Accuracy {
   models: string[];
 }
 
-const FORECAST_FIELDS = "seriesId target cycleId issuedAt model fallbackReason points { at p10 p50 p90 }";
+const FORECAST_FIELDS = "seriesId target cycleId issuedAt staleAfter model fallbackReason points { at p10 p50 p90 }";
 const LIVE_FORECASTS = `subscription($id: ID!) { forecasts(seriesId: $id) { ${FORECAST_FIELDS} } }`;
 const MODELS = `query { models(kind: "forecast", last: 20) { name version kind target champion trainedAt metrics { name value } } }`;
 const FLEX = `query($kind: NodeKind) { flexibility(kind: $kind) { nodes chargeKw dischargeKw chargeKwh dischargeKwh chargeHours dischargeHours computedAt forecastNodes hours { at upKw downKw netLoadKw } } }`;
@@ -98,9 +100,11 @@ export function ForecastChart({ forecast }: { forecast: Forecast }) {
     [forecast],
   );
   const color = forecast.target === "PV" ? "#f5b342" : "#4ea1ff";
+  const now = useNow(60_000);
   return (
     <Chart
       title={`${label(forecast.target)} forecast (kW): ${forecast.model}, issued ${time(forecast.issuedAt)}${forecast.fallbackReason ? ` — fallback: ${forecast.fallbackReason}` : ""}`}
+      warning={staleness(forecast, now)}
       series={[
         { label: "p50", color, unit: "kW" },
         { label: "p10", color: "rgba(138,148,166,0.6)", unit: "kW", bandTo: 2, fill: "rgba(138,148,166,0.18)", dash: [4, 4] },
@@ -229,7 +233,7 @@ export function ForecastsPage() {
       {forecasts.data === null && !forecasts.error ? (
         <Loading what="forecasts" />
       ) : forecasts.data && forecasts.data.length === 0 ? (
-        <p class="note">No forecast for {series === "fleet" ? "the fleet" : series} yet: the forecast cycle has not run for it.</p>
+        <p class="note">No forecast for {series === "fleet" ? "the fleet" : series} yet: the forecast cycle forecasts the homes that have recent history, and the fleet once one has.</p>
       ) : (
         <div class="charts">
           {(forecasts.data ?? []).map((fc) => (

@@ -264,7 +264,7 @@ function NodeForecasts({ home, forecasts }: { home: boolean; forecasts: Forecast
     <>
       <h2>Forecast</h2>
       {forecasts.length === 0 ? (
-        <p class="note">No forecast for this node yet: the forecast cycle has not run for it.</p>
+        <p class="note">No forecast for this node yet: the forecast cycle forecasts homes that have recent history.</p>
       ) : (
         <div class="charts">
           {forecasts.map((fc) => (
