@@ -378,8 +378,9 @@ async def test_the_alerts_page_lists_stored_alerts_under_the_live_ones(
         await state.db[ALERTS].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
 
 
+@pytest.mark.usefixtures("platform", "web_dist")  # the node registered, the page built
 async def test_a_node_page_draws_the_nodes_newest_forecasts(
-    context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path, api: FastAPI
+    context: BrowserContext, base_url: str, screenshots: Path, api: FastAPI
 ) -> None:
     """The node's load and PV forecasts, as the Forecasts page draws them, with the model;
     a newer cycle's, published by the cycle's activity, replace them without a reload."""
@@ -415,8 +416,9 @@ async def test_a_node_page_draws_the_nodes_newest_forecasts(
         await state.db[FORECASTS].delete_many({"series_id": node})
 
 
+@pytest.mark.usefixtures("platform", "web_dist")  # the node registered, the page built
 async def test_a_forecast_no_cycle_has_renewed_is_shown_as_stale(
-    context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path, api: FastAPI
+    context: BrowserContext, base_url: str, screenshots: Path, api: FastAPI
 ) -> None:
     """A node the cycles stopped forecasting (no history for two days) keeps its last
     forecast; three hours on, with a newer one due two cycles after it, the page says so."""
@@ -436,3 +438,17 @@ async def test_a_forecast_no_cycle_has_renewed_is_shown_as_stale(
         await page.screenshot(path=str(screenshots / "node-forecast-stale.png"), full_page=True)
     finally:
         await state.db[FORECASTS].delete_many({"series_id": node})
+
+
+async def test_a_node_that_is_not_registered_is_said_so(
+    context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path
+) -> None:
+    """A page for an unknown node (a typo, a removed node) says it is not registered and
+    offers the list, rather than loading for ever."""
+    page = await context.new_page()
+    await log_in(page, base_url, "vpp-viewer", "vpp-viewer-dev")
+    await page.goto(f"{base_url}/nodes/node-99999")
+    await expect(page.get_by_role("alert")).to_contain_text("No node node-99999 is registered")
+    await expect(page.get_by_text("Loading the node")).to_have_count(0)
+    await page.get_by_role("button", name="All nodes").click()
+    await page.wait_for_url("**/nodes")

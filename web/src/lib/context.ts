@@ -2,7 +2,7 @@ import { createContext } from "preact";
 import { useContext, useEffect, useRef, useState } from "preact/hooks";
 import type { Auth } from "./auth";
 import type { AppConfig } from "./config";
-import type { Api } from "./gql";
+import { type Api, ApiError } from "./gql";
 
 export interface Services {
   api: Api;
@@ -22,15 +22,18 @@ export function useServices(): Services {
 export interface Loaded<T> {
   data: T | null;
   error: string | null;
+  /** the API's code for the error (NOT_FOUND, FORBIDDEN, ...), when it gave one */
+  errorCode: string | null;
   loading: boolean;
   reload: () => void;
 }
 
 /** What `load` gives, re-read when `deps` change (and every `everyMs`, if given). */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[], everyMs?: number): Loaded<T> {
-  const [state, setState] = useState<{ data: T | null; error: string | null; loading: boolean }>({
+  const [state, setState] = useState<{ data: T | null; error: string | null; errorCode: string | null; loading: boolean }>({
     data: null,
     error: null,
+    errorCode: null,
     loading: true,
   });
   const [tick, setTick] = useState(0);
@@ -41,8 +44,17 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[], everyMs?: nu
     setState((s) => ({ ...s, loading: true }));
     loader
       .current()
-      .then((data) => alive && setState({ data, error: null, loading: false }))
-      .catch((e: unknown) => alive && setState((s) => ({ ...s, error: e instanceof Error ? e.message : String(e), loading: false })));
+      .then((data) => alive && setState({ data, error: null, errorCode: null, loading: false }))
+      .catch(
+        (e: unknown) =>
+          alive &&
+          setState((s) => ({
+            ...s,
+            error: e instanceof Error ? e.message : String(e),
+            errorCode: e instanceof ApiError ? (e.code ?? null) : null,
+            loading: false,
+          })),
+      );
     return () => {
       alive = false;
     };

@@ -143,7 +143,9 @@ export function NodePage({ dcId }: { dcId: string }) {
   }, [answer.data, live, range]);
 
   const node = answer.data?.node;
-  if (answer.data && !node) {
+  // The node's own fields answer null for an unknown node, its telemetry and commands
+  // NOT_FOUND (which voids the whole answer).
+  if ((answer.data && !node) || answer.errorCode === "NOT_FOUND") {
     return (
       <section>
         <h1>{dcId}</h1>
