@@ -553,6 +553,67 @@ async def test_a_scan_that_fails_on_bad_data_leaves_the_monitor_watching(
     ]
 
 
+async def test_an_alert_the_store_refuses_costs_only_itself(
+    scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
+) -> None:
+    """Two nodes fall silent at once: one real, one whose id (17 MB, which no ingester
+    writes, but Redis holds) makes its alert too large for a document. The store refuses
+    that alert, which is logged, counted and left out; the other is stored, and so is each
+    later alert."""
+    db = scratch_db
+    await db[ALERTS].create_indexes(StoredAlert.Settings.indexes)
+    huge = "h" * (17 * 1024 * 1024)
+    silent_ms = epoch_ms(datetime.now(UTC)) - 60_000  # twice the 30 s that make it offline
+    await scratch_redis.hset(scratch_names.last_seen, mapping={huge: silent_ms, "ur-1": silent_ms})
+    watcher, feed = monitor(scratch_redis, scratch_names, db)
+    registry = CollectorRegistry()
+    registry.register(AlertMonitorCollector(watcher))
+    watcher.start()
+    try:
+        (gone,) = await stored(db, 1)
+        async with asyncio.timeout(10):
+            while watcher.unstorable < 1:  # noqa: ASYNC110 - a count, with no event
+                await asyncio.sleep(0.05)
+        assert registry.get_sample_value("vpp_api_alerts_unstorable_total") == 1
+        at = datetime.now(UTC).replace(microsecond=0)
+        feed.publish_local(orjson.dumps([reading("ur-1", freq=49.65, timestamp=at.isoformat())]))
+        later = await stored(db, 2)
+    finally:
+        await watcher.stop()
+    assert (gone["kind"], gone["dc_id"]) == (AlertKind.NODE_OFFLINE.value, "ur-1")
+    assert later[-1]["kind"] == AlertKind.FREQUENCY_OUT_OF_BAND.value
+    assert watcher.unstorable == 1
+
+
+async def test_readings_without_a_time_raise_the_grids_alert_at_their_arrival(
+    scratch_db: Database, scratch_redis: Redis, scratch_names: RedisNames
+) -> None:
+    """A publisher that is not an ingester sends readings with a frequency and no time:
+    the grid's alert is raised at their arrival, and the monitor goes on judging."""
+    db = scratch_db
+    await db[ALERTS].create_indexes(StoredAlert.Settings.indexes)
+    watcher, feed = monitor(scratch_redis, scratch_names, db)
+    watcher.start()
+    try:
+        async with asyncio.timeout(10):
+            await watcher.ready.wait()
+        before = datetime.now(UTC)
+        feed.publish_local(orjson.dumps([{"dc_id": "nt-1", "freq": 49.65}]))
+        (out,) = await stored(db, 1)
+        # The next whole second: later than the first alert's time, which has fractions.
+        back = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
+        feed.publish_local(orjson.dumps([reading("nt-1", freq=50.0, timestamp=back.isoformat())]))
+        docs = await stored(db, 2)
+    finally:
+        await watcher.stop()
+    assert out["kind"] == AlertKind.FREQUENCY_OUT_OF_BAND.value
+    assert before - timedelta(seconds=1) <= out["at"] <= back
+    assert [d["kind"] for d in docs] == [
+        AlertKind.FREQUENCY_OUT_OF_BAND.value,
+        AlertKind.FREQUENCY_RESTORED.value,
+    ]
+
+
 async def test_a_viewer_pages_the_stored_alerts_by_node_and_kind(
     client: httpx.AsyncClient, tokens: Tokens, api: FastAPI
 ) -> None:

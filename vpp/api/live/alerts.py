@@ -162,6 +162,11 @@ class AlertMonitorCollector(Collector):
             "Attempts to store alerts that failed (each is retried)",
             m.store_failures,
         )
+        yield CounterMetricFamily(
+            "vpp_api_alerts_unstorable",
+            "Alerts left out because the store refused what they hold (each one logged)",
+            m.unstorable,
+        )
         last = GaugeMetricFamily(
             "vpp_api_alert_last_scan_seconds",
             "When the last node scan for alerts ended well (unix time; absent before one)",
@@ -229,6 +234,8 @@ class AlertMonitor:
         self._unstored: asyncio.Queue[Alert] = asyncio.Queue()
         self.stored = 0
         self.store_failures = 0  # attempts to store that failed (each is retried)
+        self.unstorable = 0  # alerts the store refused for what they hold (left out)
+        self._pruned_at: datetime | None = None
         self.scans = 0  # node scans done
         self.scan_failures = 0  # node scans that failed (the next one tries again)
         self.last_scan_at: float | None = None  # when the last scan ended well (unix s)
@@ -312,7 +319,12 @@ class AlertMonitor:
         with self._broadcaster.subscribe() as batches:
             self._listening.set()
             async for batch in batches:
-                self.on_batch(batch)
+                try:
+                    self.on_batch(batch)
+                except Exception:
+                    # The live channel carries what any publisher sent: one odd batch must
+                    # not end the grid's alerts for the life of the process.
+                    log.exception("alerts: a live batch could not be judged; skipped")
 
     async def _watch_nodes(self) -> None:
         presence: dict[str, Presence] | None = None
@@ -416,25 +428,44 @@ class AlertMonitor:
 
     async def _store_forever(self) -> None:
         assert self._db is not None
-        pruned_at: datetime | None = None
         while True:
             batch = [await self._unstored.get()]
             while not self._unstored.empty() and len(batch) < 1_000:
                 batch.append(self._unstored.get_nowait())
-            while True:
-                try:
-                    self.stored += await store_alerts(self._db, [a.record() for a in batch])
-                    now = datetime.now(UTC)
-                    if pruned_at is None or now - pruned_at >= PRUNE_EVERY:
-                        await prune_alerts(self._db, now - self._retention)
-                        await prune_changes(self._db, now - self._retention)
-                        pruned_at = now
-                    break
-                except (PyMongoError, OSError) as exc:
-                    self.store_failures += 1
-                    log.warning("alerts: storing %d failed, retrying: %s", len(batch), exc)
-                    raise_if_cancelled()
-                    await asyncio.sleep(STORE_RETRY_S)  # a back-off: the store sends no event
+            try:
+                await self._store(batch)
+            except Exception:
+                # Not the store being away (`_store` waits that out): something in the
+                # batch the store cannot take, which would fail again on every retry and
+                # hold back each later alert. Alone, such an alert costs only itself.
+                log.exception("alerts: storing %d failed; storing them one by one", len(batch))
+                for alert in batch:
+                    try:
+                        await self._store([alert])
+                    except Exception:
+                        self.unstorable += 1
+                        # Cut short: what the store refused may be what is too large.
+                        log.exception("alerts: %.200s cannot be stored; left out", alert.id)
+
+    async def _store(self, alerts: list[Alert]) -> None:
+        """Store `alerts` (and prune the old ones now and then), retrying while the store
+        is away."""
+        assert self._db is not None
+        records = [a.record() for a in alerts]
+        while True:
+            try:
+                self.stored += await store_alerts(self._db, records)
+                now = datetime.now(UTC)
+                if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+                    await prune_alerts(self._db, now - self._retention)
+                    await prune_changes(self._db, now - self._retention)
+                    self._pruned_at = now
+                return
+            except (PyMongoError, OSError) as exc:
+                self.store_failures += 1
+                log.warning("alerts: storing %d failed, retrying: %s", len(records), exc)
+                raise_if_cancelled()
+                await asyncio.sleep(STORE_RETRY_S)  # a back-off: the store sends no event
 
     async def _presence(self, now_ms: int) -> dict[str, Presence]:
         pipe = self._redis.pipeline(transaction=False)
@@ -563,7 +594,7 @@ def newest_reading(batch: LiveBatch) -> datetime:
     times = []
     for reading in batch.readings:
         with contextlib.suppress(TypeError, ValueError):
-            times.append(datetime.fromisoformat(str(reading["timestamp"])))
+            times.append(datetime.fromisoformat(str(reading.get("timestamp"))))
     aware = [t for t in times if t.tzinfo is not None]
     return max(aware) if aware else datetime.now(UTC)
 
