@@ -426,7 +426,7 @@ async def test_a_forecast_no_cycle_has_renewed_is_shown_as_stale(
     node = fleet_ids()[2]
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     old = forecast_doc(node, "load_kw", hour, [1.0] * 24)
-    old["issued_at"] = hour
+    old["issued_at"] = datetime.now(UTC) - timedelta(hours=3, minutes=30)  # "3 h ago" for 30 min
     await state.db[FORECASTS].insert_one(old)
     try:
         page = await context.new_page()
