@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 from redis.asyncio import Redis
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+    ScheduleState,
+    WorkflowHandle,
+)
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from typer.testing import CliRunner
@@ -31,7 +40,7 @@ from tests.integration.forecast_support import (
 from vpp.config import Settings, get_settings
 from vpp.ml.forecast import history
 from vpp.ml.forecast.command import forecast_app
-from vpp.ml.forecast.documents import ForecastRecord, ModelMetrics
+from vpp.ml.forecast.documents import FORECASTS, ForecastRecord, ModelMetrics
 from vpp.ml.forecast.ensemble import Ensemble
 from vpp.ml.forecast.messages import (
     ForecastCycleInput,
@@ -44,6 +53,7 @@ from vpp.ml.forecast.registry import ModelRegistry
 from vpp.ml.forecast.service import read_site
 from vpp.ml.forecast.settings import ForecastSettings, ModelKind, Target
 from vpp.models import NodeKind
+from vpp.schedules import FORECAST_CYCLE_SCHEDULE
 from vpp.store.database import Database
 from vpp.store.documents import GeoPoint, NodeSpec
 from vpp.store.nodes import register_nodes
@@ -331,3 +341,55 @@ async def test_trainings_run_on_their_own_queue_beside_the_cycles(
     ]
     assert scheduled
     assert {a.task_queue.name for a in scheduled} == {training_queue}
+
+
+async def test_a_training_has_the_cycle_run_at_once_with_its_champions(
+    temporal: Client, ml_queue: str, fdb: Database, homes: list[str]
+) -> None:
+    """With the forecast cycle's schedule in place (paused, and a day between its runs, so
+    only the training starts one), a training of PV ends by having the schedule run a
+    cycle, which forecasts PV with the new champion rather than the naive fallback. Last
+    in the module: it gives PV a champion, which the cycle test above must not see."""
+    run = uuid.uuid4().hex[:8]
+    schedule = await temporal.create_schedule(
+        FORECAST_CYCLE_SCHEDULE,
+        Schedule(
+            action=ScheduleActionStartWorkflow(
+                ForecastCycleWorkflow.run,
+                ForecastCycleInput(node_ids=homes),
+                id=f"test-forecast-cycle-after-training-{run}",
+                task_queue=ml_queue,
+            ),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
+            state=ScheduleState(paused=True),
+        ),
+    )
+    try:
+        trained: TrainForecastResult = await temporal.execute_workflow(
+            TrainForecastWorkflow.run,
+            TrainForecastInput(
+                targets=[Target.PV], candidates=[ModelKind.SEASONAL_NAIVE], node_ids=homes
+            ),
+            id=f"test-forecast-train-then-cycle-{run}",
+            task_queue=ml_queue,
+        )
+        assert trained.cycle_started
+        async with asyncio.timeout(30):
+            while not (described := await schedule.describe()).info.recent_actions:  # noqa: ASYNC110 - the server sends no event
+                await asyncio.sleep(0.2)
+        action = described.info.recent_actions[0].action
+        assert isinstance(action, ScheduleActionExecutionStartWorkflow)
+        cycle = await temporal.get_workflow_handle(
+            action.workflow_id, result_type=ForecastCycleResult
+        ).result()
+    finally:
+        await schedule.delete()
+    champion = trained.choices[0].champion
+    pv = cycle.models[Target.PV]
+    assert pv is not None
+    assert (pv.name, pv.version) == (champion.name, champion.version)
+    stored = await fdb[FORECASTS].find_one(
+        {"cycle_id": cycle.cycle_id, "series_id": homes[0], "target": Target.PV.value}
+    )
+    assert stored is not None
+    assert (stored["model_name"], stored["fallback"]) == (champion.name, False)

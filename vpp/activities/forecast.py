@@ -73,6 +73,7 @@ class ForecastActivities:
             self.prepare_training,
             self.train_candidate,
             self.promote_model,
+            self.run_cycle_now,
             self.plan_cycle,
             self.forecast_batch,
             self.publish_cycle,
@@ -160,6 +161,29 @@ class ForecastActivities:
         if record is None:
             raise _refuse(f"no model {inp.name} v{inp.version} to promote")
         await self.registry.promote(record)
+
+    @activity.defn(name="forecast.run_cycle_now")
+    async def run_cycle_now(self) -> bool:
+        """Have the forecast cycle's schedule start a cycle now, so the champions a training
+        just promoted forecast at once rather than at the schedule's next period (on a
+        platform brought up without models, the seasonal naive until then). A cycle running
+        already plans with the champions it started with, so this one follows it. False
+        when there is no such schedule: a training started by hand, without `vpp schedules
+        apply`."""
+        from temporalio.client import ScheduleOverlapPolicy
+        from temporalio.service import RPCError, RPCStatusCode
+
+        from vpp.schedules import FORECAST_CYCLE_SCHEDULE  # it imports the workflows
+
+        handle = activity.client().get_schedule_handle(FORECAST_CYCLE_SCHEDULE)
+        try:
+            await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                log.info("no %s schedule to run now", FORECAST_CYCLE_SCHEDULE)
+                return False
+            raise
+        return True
 
     # -- the cycle ---------------------------------------------------------------------------
 

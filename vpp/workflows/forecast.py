@@ -3,7 +3,8 @@
 
 - `TrainForecastWorkflow` (daily): plan the training window, then for each target train
   and measure every candidate on held-out days, one activity each (they heartbeat), and
-  promote the one with the lowest MASE against the seasonal naive.
+  promote the one with the lowest MASE against the seasonal naive; then have the
+  forecast cycle's schedule run at once, so the new champions forecast without waiting.
 - `ForecastCycleWorkflow` (every `cycle_minutes`): append the completed hours of live
   telemetry to the history, fix the models for the cycle, forecast the next 24 h for
   every node in batches and for the fleet, then publish the cycle on Redis.
@@ -73,6 +74,10 @@ BATCH_RETRY = RetryPolicy(
 )
 
 
+# The patch that added starting a forecast cycle once the champions are promoted.
+RUN_CYCLE_AFTER_TRAINING = "run-cycle-after-training"
+
+
 @workflow.defn
 class TrainForecastWorkflow:
     @workflow.run
@@ -127,7 +132,19 @@ class TrainForecastWorkflow:
             choices.append(
                 TargetChoice(target=target, champion=champion, candidates=results, failed=failed)
             )
-        return TrainForecastResult(plan=plan, choices=choices)
+        cycle_started = False
+        # Trainings recorded before this step replay without it.
+        if workflow.patched(RUN_CYCLE_AFTER_TRAINING):
+            try:
+                cycle_started = await workflow.execute_activity_method(
+                    ForecastActivities.run_cycle_now,
+                    start_to_close_timeout=STORE_TIMEOUT,
+                    retry_policy=STORE_RETRY,
+                )
+            except ActivityError as exc:
+                # The champions are promoted: the schedule's next cycle uses them anyway.
+                workflow.logger.warning("the forecast cycle was not started now: %s", exc.cause)
+        return TrainForecastResult(plan=plan, choices=choices, cycle_started=cycle_started)
 
 
 def choose(results: list[CandidateResult]) -> CandidateResult:

@@ -281,6 +281,10 @@ def train_command(
                 f"{mark} {c.name:28s} v{c.version:<3d} MASE {mase}  MAE {c.mae:.3f}  "
                 f"cover80 {c.coverage_80:.2f}  fit {c.fit_s:.1f} s{reused}"
             )
+    if result.cycle_started:
+        typer.echo("a forecast cycle with the champions started now")
+    else:
+        typer.echo("the champions forecast from the next cycle (no forecast-cycle schedule)")
 
 
 @forecast_app.command("cycle")

@@ -81,6 +81,8 @@ class TargetChoice(BaseModel):
 class TrainForecastResult(BaseModel):
     plan: TrainingPlan
     choices: list[TargetChoice]
+    # Whether the forecast cycle's schedule was made to run at once with the new champions.
+    cycle_started: bool = False
 
 
 # -- the cycle -------------------------------------------------------------------------------
