@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
@@ -20,7 +21,8 @@ from tests.integration.api_support import Tokens, publish_live, reading
 from tests.integration.telemetry_helpers import running_ingester, with_ingest
 from tests.integration.test_api_graphql import gql
 from tests.integration.test_edge_sim import free_port
-from vpp.api.live.alerts import AlertMonitor, AlertMonitorCollector
+from vpp.api.live import alerts as alerts_module
+from vpp.api.live.alerts import Alert, AlertMonitor, AlertMonitorCollector
 from vpp.api.live.broadcaster import Broadcaster
 from vpp.api.metrics import ApiMetrics
 from vpp.api.state import ApiState
@@ -30,6 +32,7 @@ from vpp.edge_sim.command import serve
 from vpp.edge_sim.fleet import Fleet
 from vpp.models import NodeStatus
 from vpp.stack import Stack
+from vpp.store.aggregate import FreqStatus
 from vpp.store.alert_log import store_alerts
 from vpp.store.database import Database, init_store
 from vpp.store.documents import (
@@ -612,6 +615,47 @@ async def test_readings_without_a_time_raise_the_grids_alert_at_their_arrival(
         AlertKind.FREQUENCY_OUT_OF_BAND.value,
         AlertKind.FREQUENCY_RESTORED.value,
     ]
+
+
+async def test_the_grids_alerts_outlive_a_batch_that_fails_to_be_judged(
+    scratch_db: Database,
+    scratch_redis: Redis,
+    scratch_names: RedisNames,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Judging one batch fails in a way no data here produces (a stand-in `frequency_alert`
+    raises once: a mock, for a fault that cannot be made real); the next batch out of band
+    is alerted and stored all the same."""
+    db = scratch_db
+    await db[ALERTS].create_indexes(StoredAlert.Settings.indexes)
+    real = alerts_module.frequency_alert
+    calls = 0
+
+    def fails_once(band: FreqStatus, freq: float, now: datetime) -> tuple[Alert | None, FreqStatus]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("a fault no reading here can cause")
+        return real(band, freq, now)
+
+    monkeypatch.setattr(alerts_module, "frequency_alert", fails_once)
+    watcher, feed = monitor(scratch_redis, scratch_names, db)
+    watcher.start()
+    try:
+        async with asyncio.timeout(10):
+            await watcher.ready.wait()
+        at = datetime.now(UTC).replace(microsecond=0)
+        for k in range(2):
+            stamp = (at + timedelta(seconds=k)).isoformat()
+            feed.publish_local(orjson.dumps([reading("jf-1", freq=49.65, timestamp=stamp)]))
+        (out,) = await stored(db, 1)
+    finally:
+        await watcher.stop()
+    assert calls == 2
+    assert (out["kind"], out["at"]) == (
+        AlertKind.FREQUENCY_OUT_OF_BAND.value,
+        at + timedelta(seconds=1),
+    )
 
 
 async def test_a_viewer_pages_the_stored_alerts_by_node_and_kind(
