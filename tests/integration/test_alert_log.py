@@ -5,8 +5,10 @@ node and by kind, and refuses bad input."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,6 +67,21 @@ def monitor(
     broadcaster = Broadcaster(names.telemetry_live, ApiMetrics(CollectorRegistry()))
     ingest = IngestSettings(offline_after_s=30.0)
     return AlertMonitor(redis, names, broadcaster, ingest, scan_s=scan_s, db=db), broadcaster
+
+
+@contextlib.asynccontextmanager
+async def watching(
+    redis: Redis, names: RedisNames, db: Database, scan_s: float = 0.1
+) -> AsyncIterator[tuple[AlertMonitor, Broadcaster]]:
+    """A monitor started and past its baseline scan, stopped at the end."""
+    watcher, feed = monitor(redis, names, db, scan_s)
+    watcher.start()
+    try:
+        async with asyncio.timeout(10):
+            await watcher.ready.wait()
+        yield watcher, feed
+    finally:
+        await watcher.stop()
 
 
 async def stored(db: Database, count: int, timeout_s: float = 10) -> list[dict[str, Any]]:
@@ -232,16 +249,10 @@ async def test_a_restarted_process_raises_what_changed_while_none_watched(
     heard = {"rs-a": now_ms - 300_000, "rs-b": now_ms, "rs-c": now_ms - 120_000, "rs-d": now_ms}
     await scratch_redis.hset(scratch_names.last_seen, mapping=heard)  # type: ignore[arg-type]
 
-    watcher, feed = monitor(scratch_redis, scratch_names, db)
-    watcher.start()
-    try:
-        async with asyncio.timeout(10):
-            await watcher.ready.wait()
+    async with watching(scratch_redis, scratch_names, db) as (_, feed):
         normal = datetime.now(UTC).replace(microsecond=456_000)
         feed.publish_local(orjson.dumps([reading("rs-d", freq=50.0, timestamp=normal.isoformat())]))
         docs = await stored(db, 3 + 4)
-    finally:
-        await watcher.stop()
     new = {(d["kind"], d["dc_id"]): d["at"] for d in docs if d["at"] > then}
     silence_ms = 30_000  # the monitor's offline_after_s
     assert new == {
@@ -446,11 +457,7 @@ async def test_a_node_offline_and_back_between_two_scans_is_alerted_at_both_time
     node = "flap-1"
     live = LiveStateWriter(scratch_redis, scratch_names)
     await publish_live(scratch_redis, scratch_names, [reading(node)])
-    watcher, _ = monitor(scratch_redis, scratch_names, db, scan_s=1.0)
-    watcher.start()
-    try:
-        async with asyncio.timeout(10):
-            await watcher.ready.wait()
+    async with watching(scratch_redis, scratch_names, db, scan_s=1.0) as (watcher, _):
         went = epoch_ms(datetime.now(UTC))
         for change in (
             StatusUpdate(node, NodeStatus.OFFLINE, went),
@@ -463,8 +470,6 @@ async def test_a_node_offline_and_back_between_two_scans_is_alerted_at_both_time
         async with asyncio.timeout(10):
             while watcher.scans < scans + 2:  # noqa: ASYNC110 - a count, with no event
                 await asyncio.sleep(0.1)
-    finally:
-        await watcher.stop()
     assert [(d["kind"], d["dc_id"], epoch_ms(d["at"])) for d in docs] == [
         (AlertKind.NODE_OFFLINE.value, node, went),
         (AlertKind.NODE_ONLINE.value, node, went + 200),
@@ -595,11 +600,7 @@ async def test_readings_without_a_time_raise_the_grids_alert_at_their_arrival(
     the grid's alert is raised at their arrival, and the monitor goes on judging."""
     db = scratch_db
     await db[ALERTS].create_indexes(StoredAlert.Settings.indexes)
-    watcher, feed = monitor(scratch_redis, scratch_names, db)
-    watcher.start()
-    try:
-        async with asyncio.timeout(10):
-            await watcher.ready.wait()
+    async with watching(scratch_redis, scratch_names, db) as (_, feed):
         before = datetime.now(UTC)
         feed.publish_local(orjson.dumps([{"dc_id": "nt-1", "freq": 49.65}]))
         (out,) = await stored(db, 1)
@@ -607,8 +608,6 @@ async def test_readings_without_a_time_raise_the_grids_alert_at_their_arrival(
         back = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
         feed.publish_local(orjson.dumps([reading("nt-1", freq=50.0, timestamp=back.isoformat())]))
         docs = await stored(db, 2)
-    finally:
-        await watcher.stop()
     assert out["kind"] == AlertKind.FREQUENCY_OUT_OF_BAND.value
     assert before - timedelta(seconds=1) <= out["at"] <= back
     assert [d["kind"] for d in docs] == [
@@ -639,18 +638,12 @@ async def test_the_grids_alerts_outlive_a_batch_that_fails_to_be_judged(
         return real(band, freq, now)
 
     monkeypatch.setattr(alerts_module, "frequency_alert", fails_once)
-    watcher, feed = monitor(scratch_redis, scratch_names, db)
-    watcher.start()
-    try:
-        async with asyncio.timeout(10):
-            await watcher.ready.wait()
+    async with watching(scratch_redis, scratch_names, db) as (_, feed):
         at = datetime.now(UTC).replace(microsecond=0)
         for k in range(2):
             stamp = (at + timedelta(seconds=k)).isoformat()
             feed.publish_local(orjson.dumps([reading("jf-1", freq=49.65, timestamp=stamp)]))
         (out,) = await stored(db, 1)
-    finally:
-        await watcher.stop()
     assert calls == 2
     assert (out["kind"], out["at"]) == (
         AlertKind.FREQUENCY_OUT_OF_BAND.value,
