@@ -21,7 +21,6 @@ from temporalio.client import (
     ScheduleActionStartWorkflow,
     ScheduleIntervalSpec,
     ScheduleSpec,
-    ScheduleState,
     WorkflowHandle,
 )
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -346,10 +345,11 @@ async def test_trainings_run_on_their_own_queue_beside_the_cycles(
 async def test_a_training_has_the_cycle_run_at_once_with_its_champions(
     temporal: Client, ml_queue: str, fdb: Database, homes: list[str]
 ) -> None:
-    """With the forecast cycle's schedule in place (paused, and a day between its runs, so
-    only the training starts one), a training of PV ends by having the schedule run a
-    cycle, which forecasts PV with the new champion rather than the naive fallback. Last
-    in the module: it gives PV a champion, which the cycle test above must not see."""
+    """With the forecast cycle's schedule in place (its first run a year away, so only the
+    training starts one), a training of PV ends by having the schedule run a cycle, which
+    forecasts PV with the new champion rather than the naive fallback. Once an operator
+    pauses the schedule, a training leaves it alone. Last in the module: it gives PV a
+    champion, which the cycle test above must not see."""
     run = uuid.uuid4().hex[:8]
     schedule = await temporal.create_schedule(
         FORECAST_CYCLE_SCHEDULE,
@@ -360,19 +360,25 @@ async def test_a_training_has_the_cycle_run_at_once_with_its_champions(
                 id=f"test-forecast-cycle-after-training-{run}",
                 task_queue=ml_queue,
             ),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
-            state=ScheduleState(paused=True),
+            spec=ScheduleSpec(
+                intervals=[ScheduleIntervalSpec(every=timedelta(days=1))],
+                start_at=datetime.now(UTC) + timedelta(days=365),
+            ),
         ),
     )
-    try:
-        trained: TrainForecastResult = await temporal.execute_workflow(
+
+    async def train(name: str) -> TrainForecastResult:
+        return await temporal.execute_workflow(
             TrainForecastWorkflow.run,
             TrainForecastInput(
                 targets=[Target.PV], candidates=[ModelKind.SEASONAL_NAIVE], node_ids=homes
             ),
-            id=f"test-forecast-train-then-cycle-{run}",
+            id=f"test-forecast-train-{name}-{run}",
             task_queue=ml_queue,
         )
+
+    try:
+        trained = await train("then-cycle")
         assert trained.cycle_started
         async with asyncio.timeout(30):
             while not (described := await schedule.describe()).info.recent_actions:  # noqa: ASYNC110 - the server sends no event
@@ -382,6 +388,10 @@ async def test_a_training_has_the_cycle_run_at_once_with_its_champions(
         cycle = await temporal.get_workflow_handle(
             action.workflow_id, result_type=ForecastCycleResult
         ).result()
+
+        await schedule.pause(note="maintenance")
+        assert not (await train("while-paused")).cycle_started
+        assert (await schedule.describe()).info.num_actions == 1
     finally:
         await schedule.delete()
     champion = trained.choices[0].champion

@@ -168,8 +168,8 @@ class ForecastActivities:
         just promoted forecast at once rather than at the schedule's next period (on a
         platform brought up without models, the seasonal naive until then). A cycle running
         already plans with the champions it started with, so this one follows it. False
-        when there is no such schedule: a training started by hand, without `vpp schedules
-        apply`."""
+        when there is no such schedule (a training started by hand, without `vpp schedules
+        apply`) or an operator paused it: a pause holds against a training too."""
         from temporalio.client import ScheduleOverlapPolicy
         from temporalio.service import RPCError, RPCStatusCode
 
@@ -177,12 +177,16 @@ class ForecastActivities:
 
         handle = activity.client().get_schedule_handle(FORECAST_CYCLE_SCHEDULE)
         try:
-            await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
+            state = (await handle.describe()).schedule.state
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 log.info("no %s schedule to run now", FORECAST_CYCLE_SCHEDULE)
                 return False
             raise
+        if state.paused:
+            log.info("%s is paused (%s): not run now", FORECAST_CYCLE_SCHEDULE, state.note)
+            return False
+        await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
         return True
 
     # -- the cycle ---------------------------------------------------------------------------

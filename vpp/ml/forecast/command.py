@@ -284,7 +284,7 @@ def train_command(
     if result.cycle_started:
         typer.echo("a forecast cycle with the champions started now")
     else:
-        typer.echo("the champions forecast from the next cycle (no forecast-cycle schedule)")
+        typer.echo("no cycle started now (no forecast-cycle schedule, or it is paused)")
 
 
 @forecast_app.command("cycle")
