@@ -157,16 +157,33 @@ async def test_forecasts_come_with_their_quantile_bands(
         }
     )
     query = """query($s: ID!) { forecasts(seriesId: $s) {
-        target model fallbackReason issuedAt staleAfter points { at p10 p50 p90 } } }"""
+        target model fallbackReason issuedAt staleAfter nodes points { at p10 p50 p90 } } }"""
     found = await gql(client, query, {"s": series}, await tokens.headers("viewer"))
     (forecast,) = found.json()["data"]["forecasts"]
     assert forecast["target"] == "LOAD"
     assert forecast["model"] == "load_kw-lightgbm v4"
     assert forecast["fallbackReason"] is None
+    assert forecast["nodes"] is None  # a node's own forecast sums no nodes
     # Two cycles of the test settings' 15 minutes: a newer forecast is due by then.
     assert forecast["staleAfter"] == (start + timedelta(minutes=30)).isoformat()
     assert len(forecast["points"]) == 24
     assert all(p["p10"] <= p["p50"] <= p["p90"] for p in forecast["points"])
+
+
+async def test_the_fleets_forecast_says_how_many_nodes_it_sums(
+    client: httpx.AsyncClient, tokens: Tokens, state: ApiState
+) -> None:
+    """The cycle forecasts the sum of the nodes with a day of recent history; a node that
+    has just joined is not in it, and the dashboard must not show it as the whole fleet."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    doc = forecast_doc("fleet", "load_kw", start, [12.0] * 24) | {"nodes": 10}
+    await state.db[FORECASTS].insert_one(doc)
+    try:
+        query = """{ forecasts(seriesId: "fleet", target: LOAD) { seriesId nodes } }"""
+        found = await gql(client, query, None, await tokens.headers("viewer"))
+        assert found.json()["data"]["forecasts"] == [{"seriesId": "fleet", "nodes": 10}]
+    finally:
+        await state.db[FORECASTS].delete_one({"_id": doc["_id"]})
 
 
 async def test_a_horizon_cuts_the_forecast_to_its_first_hours(

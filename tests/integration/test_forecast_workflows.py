@@ -251,6 +251,9 @@ async def test_a_cycle_forecasts_nodes_and_fleet_and_falls_back_without_a_model(
             assert r.start == result.origin
             assert len(r.q50) == 24
             assert all(a <= b <= c for a, b, c in zip(r.q10, r.q50, r.q90, strict=True))
+    # The fleet sums the homes; the node with no history is left out, and says so.
+    assert {r.nodes for r in stored if r.series_id == "fleet"} == {len(homes)}
+    assert {r.nodes for r in stored if r.series_id != "fleet"} == {None}
     # The naive of a sum is the sum of the naives.
     fleet_pv = np.array(by_key[("fleet", Target.PV)].q50)
     homes_pv = np.sum([by_key[(h, Target.PV)].q50 for h in homes], axis=0)
@@ -264,6 +267,7 @@ async def test_a_cycle_forecasts_nodes_and_fleet_and_falls_back_without_a_model(
     payload = json.loads(message["data"])
     assert payload["cycle_id"] == result.cycle_id
     assert len(payload["forecasts"]) == result.written
+    assert {f["nodes"] for f in payload["forecasts"] if f["series_id"] == "fleet"} == {len(homes)}
     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     await _replay(handle, "forecast_cycle")

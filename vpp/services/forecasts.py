@@ -63,6 +63,7 @@ class ForecastView:
     model_name: str
     model_version: int | None
     fallback_reason: str | None
+    nodes: int | None = None  # the fleet's: how many nodes it sums
 
     @classmethod
     def published(cls, cycle: CycleForecasts, f: PublishedForecast) -> ForecastView:
@@ -80,6 +81,7 @@ class ForecastView:
             model_name=f.model_name,
             model_version=f.model_version,
             fallback_reason=f.fallback_reason if f.fallback else None,
+            nodes=f.nodes,
         )
 
     def within(self, hours: int) -> ForecastView:
@@ -130,6 +132,7 @@ def _view(doc: dict[str, Any]) -> ForecastView:
         model_name=doc["model_name"],
         model_version=doc.get("model_version"),
         fallback_reason=doc.get("fallback_reason") if doc.get("fallback") else None,
+        nodes=doc.get("nodes"),
     )
 
 

@@ -24,7 +24,7 @@ from vpp.ml.forecast.documents import FORECASTS
 from vpp.ml.forecast.messages import PublishInput
 from vpp.optimize.documents import AUTOMATION, DECISIONS, SWITCH_ID, DecisionRecord
 from vpp.optimize.models import GuardChange, GuardRule
-from vpp.store.documents import ALERTS
+from vpp.store.documents import ALERTS, NODES
 from vpp.store.live_state import epoch_ms
 
 pytestmark = pytest.mark.slow
@@ -438,6 +438,32 @@ async def test_a_forecast_no_cycle_has_renewed_is_shown_as_stale(
         await page.screenshot(path=str(screenshots / "node-forecast-stale.png"), full_page=True)
     finally:
         await state.db[FORECASTS].delete_many({"series_id": node})
+
+
+@pytest.mark.usefixtures("platform", "web_dist")  # the nodes registered, the page built
+async def test_a_fleet_forecast_short_of_nodes_says_which_it_sums(
+    context: BrowserContext, base_url: str, screenshots: Path, api: FastAPI
+) -> None:
+    """The cycle sums only the nodes with a day of recent history: a fleet forecast of
+    one node while more are registered is titled as that sum and warns of the rest."""
+    state: ApiState = api.state.vpp
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    doc = forecast_doc("fleet", "load_kw", hour, [3.0] * 24) | {"nodes": 1}
+    await state.db[FORECASTS].insert_one(doc)
+    try:
+        registered = await state.db[NODES].count_documents({})
+        assert registered > 1
+        page = await context.new_page()
+        await log_in(page, base_url, "vpp-viewer", "vpp-viewer-dev")
+        await page.get_by_role("link", name="Forecasts", exact=True).click()
+        chart = page.get_by_test_id("forecast-load")
+        await expect(chart).to_contain_text(f"sum of 1 of {registered} nodes")
+        await expect(chart).to_contain_text(
+            f"leaves out {registered - 1} node{'s' if registered > 2 else ''} with less than"
+        )
+        await page.screenshot(path=str(screenshots / "fleet-forecast-short.png"), full_page=True)
+    finally:
+        await state.db[FORECASTS].delete_one({"_id": doc["_id"]})
 
 
 async def test_a_node_that_is_not_registered_is_said_so(

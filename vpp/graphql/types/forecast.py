@@ -52,6 +52,11 @@ class Forecast:
         "past it this one is stale: the cycles stopped forecasting the node, which has had "
         "no history for too long, or they are not running"
     )
+    nodes: int | None = strawberry.field(
+        description="The fleet's: how many nodes' summed history it forecasts, those with a "
+        "day or more of recent history (a node that has just joined is left out until then). "
+        "Null for a node's forecast"
+    )
     points: list[ForecastPoint]
 
     @classmethod
@@ -65,6 +70,7 @@ class Forecast:
             model=v.model_name if v.model_version is None else f"{v.model_name} v{v.model_version}",
             fallback_reason=v.fallback_reason,
             stale_after=v.issued_at + fresh_for,
+            nodes=v.nodes,
             points=[
                 ForecastPoint(at=v.start + i * step, p10=lo, p50=mid, p90=hi)
                 for i, (lo, mid, hi) in enumerate(zip(v.q10, v.q50, v.q90, strict=True))

@@ -83,6 +83,9 @@ class ForecastRecord(Document):
     fallback_reason: str | None = None
     history_end: AwareDatetime  # the end of the last hour of history it was made from
     filled_hours: int = 0  # hours of that history that were missing and filled in
+    # The fleet's: how many nodes' histories it sums. A node with too little recent history
+    # to forecast (one that has just joined) is left out of the sum as well. None for a node.
+    nodes: int | None = None
 
     class Settings:
         name = FORECASTS

@@ -162,6 +162,7 @@ class PublishedForecast(BaseModel):
     model_version: int | None = None
     fallback: bool = False
     fallback_reason: str | None = None
+    nodes: int | None = None  # the fleet's: how many nodes it sums
 
 
 class CycleForecasts(BaseModel):

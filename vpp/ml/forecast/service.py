@@ -211,12 +211,14 @@ async def forecast_batch(
     for target in targets:
         windows = hist.windows[target]
         filled = {node: hist.filled[(node, target)] for node in windows}
+        summed = None
         if inp.fleet:
             fleet = fleet_window(windows)
             if fleet is None:
                 skipped[f"{FLEET_ID}/{target.value}"] = "no node has history"
                 continue
             filled = {FLEET_ID: max(filled.values(), default=0)}
+            summed = len(windows)
             windows = {FLEET_ID: fleet}
         if not windows:
             continue
@@ -254,6 +256,7 @@ async def forecast_batch(
                     fallback_reason=m.fallback_reason,
                     history_end=inp.origin,
                     filled_hours=filled.get(series_id, 0),
+                    nodes=summed,
                 )
             )
             if m.fallback_reason is not None:

@@ -14,3 +14,25 @@ export function staleness(forecast: Dated, now = Date.now()): string | null {
   if (!Number.isFinite(due) || now <= due) return null;
   return `stale: made ${ago(forecast.issuedAt, now)}, and no cycle has forecast this series since (no recent history, or the cycles are not running)`;
 }
+
+/** What a fleet forecast says of the nodes it sums (`nodes`, null for a node's forecast). */
+export interface Summed {
+  nodes: number | null;
+}
+
+/** The fleet forecast's nodes against the registered ones, or null for a node's forecast.
+ * The cycle sums only the nodes with a day or more of recent history, so a fleet with new
+ * nodes is forecast short of them: the page must not let it pass for the whole fleet. */
+export function coverage(forecast: Summed, registered: number | null): { title: string; warning: string | null } | null {
+  const summed = forecast.nodes;
+  if (summed === null) return null;
+  if (registered === null || summed >= registered) return { title: `sum of ${nodes(summed)}`, warning: null };
+  return {
+    title: `sum of ${summed} of ${nodes(registered)}`,
+    warning: `leaves out ${nodes(registered - summed)} with less than a day of recent history`,
+  };
+}
+
+function nodes(count: number): string {
+  return `${count} node${count === 1 ? "" : "s"}`;
+}

@@ -1,7 +1,7 @@
 import { useMemo, useState } from "preact/hooks";
 import { Chart } from "../lib/Chart";
 import { useLoad, useNow, useQuery, useServices, useSubscription } from "../lib/context";
-import { staleness } from "../lib/forecast";
+import { coverage, staleness } from "../lib/forecast";
 import { columns, label, metricColumns, num, power, time } from "../lib/format";
 import { allNodes } from "./Fleet";
 import { ErrorNote, Kpi, Loading } from "./shared";
@@ -14,6 +14,8 @@ export interface Forecast {
   staleAfter: string;
   model: string;
   fallbackReason: string | null;
+  /** the fleet's: how many nodes it sums; null for a node */
+  nodes: number | null;
   points: { at: string; p10: number; p50: number; p90: number }[];
 }
 
@@ -64,7 +66,7 @@ interface Accuracy {
   models: string[];
 }
 
-const FORECAST_FIELDS = "seriesId target cycleId issuedAt staleAfter model fallbackReason points { at p10 p50 p90 }";
+const FORECAST_FIELDS = "seriesId target cycleId issuedAt staleAfter model fallbackReason nodes points { at p10 p50 p90 }";
 const LIVE_FORECASTS = `subscription($id: ID!) { forecasts(seriesId: $id) { ${FORECAST_FIELDS} } }`;
 const MODELS = `query { models(kind: "forecast", last: 20) { name version kind target champion trainedAt metrics { name value } } }`;
 const FLEX = `query($kind: NodeKind) { flexibility(kind: $kind) { nodes chargeKw dischargeKw chargeKwh dischargeKwh chargeHours dischargeHours computedAt forecastNodes hours { at upKw downKw netLoadKw } } }`;
@@ -93,18 +95,21 @@ function EnvelopeChart({ flex }: { flex: Flexibility }) {
   );
 }
 
-/** A quantile forecast: the median with its 80 % band. */
-export function ForecastChart({ forecast }: { forecast: Forecast }) {
+/** A quantile forecast: the median with its 80 % band; a fleet's says which nodes it sums
+ * of the `registered` ones. */
+export function ForecastChart({ forecast, registered = null }: { forecast: Forecast; registered?: number | null }) {
   const data = useMemo(
     () => columns(forecast.points.map((p) => [Date.parse(p.at) / 1000, p.p50, p.p10, p.p90]), 4),
     [forecast],
   );
   const color = forecast.target === "PV" ? "#f5b342" : "#4ea1ff";
   const now = useNow(60_000);
+  const summed = coverage(forecast, registered);
+  const warnings = [staleness(forecast, now), summed?.warning].filter((w): w is string => !!w);
   return (
     <Chart
-      title={`${label(forecast.target)} forecast (kW): ${forecast.model}, issued ${time(forecast.issuedAt)}${forecast.fallbackReason ? ` — fallback: ${forecast.fallbackReason}` : ""}`}
-      warning={staleness(forecast, now)}
+      title={`${label(forecast.target)} forecast (kW)${summed ? `, ${summed.title}` : ""}: ${forecast.model}, issued ${time(forecast.issuedAt)}${forecast.fallbackReason ? ` — fallback: ${forecast.fallbackReason}` : ""}`}
+      warning={warnings.length ? warnings.join("; ") : null}
       series={[
         { label: "p50", color, unit: "kW" },
         { label: "p10", color: "rgba(138,148,166,0.6)", unit: "kW", bandTo: 2, fill: "rgba(138,148,166,0.18)", dash: [4, 4] },
@@ -237,7 +242,7 @@ export function ForecastsPage() {
       ) : (
         <div class="charts">
           {(forecasts.data ?? []).map((fc) => (
-            <ForecastChart key={fc.target} forecast={fc} />
+            <ForecastChart key={fc.target} forecast={fc} registered={nodes.data ? nodes.data.length : null} />
           ))}
         </div>
       )}
