@@ -378,6 +378,47 @@ async def test_the_alerts_page_lists_stored_alerts_under_the_live_ones(
         await state.db[ALERTS].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
 
 
+async def test_nodes_that_went_offline_together_are_one_row_of_the_alerts(
+    context: BrowserContext, base_url: str, web_dist: Path, screenshots: Path, api: FastAPI
+) -> None:
+    """A restart or a broker outage takes many nodes offline at once: the Alerts page shows
+    them as one row naming the first few, which opens to every node's alert."""
+    state: ApiState = api.state.vpp
+    then = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    docs = [
+        {
+            "_id": f"node_offline:dash-burst-{n}:{epoch_ms(then)}",
+            "kind": "node_offline",
+            "at": then - timedelta(milliseconds=200 * n),
+            "message": f"dash-burst-{n} went offline: it disconnected",
+            "dc_id": f"dash-burst-{n}",
+            "freq": None,
+            "freq_status": None,
+        }
+        for n in range(1, 5)
+    ]
+    await state.db[ALERTS].insert_many(docs)
+    try:
+        page = await context.new_page()
+        await log_in(page, base_url, "vpp-viewer", "vpp-viewer-dev")
+        await page.get_by_role("link", name="Alerts", exact=True).click()
+        burst = page.get_by_test_id("alert-burst").filter(has_text="dash-burst-")
+        await expect(burst).to_have_count(1)
+        await expect(burst.locator("summary")).to_contain_text(
+            re.compile(r"\d+ nodes went offline within 1 s: dash-burst-1, dash-burst-2")
+        )
+        await expect(
+            page.get_by_test_id("alerts").locator(".alert", has_text="dash-burst-")
+        ).to_have_count(1)
+        await burst.locator("summary").click()
+        nodes = burst.locator(".burst li").filter(has_text="dash-burst-")
+        await expect(nodes).to_have_count(4)
+        await expect(nodes.last).to_contain_text("dash-burst-4 went offline")
+        await page.screenshot(path=str(screenshots / "alerts-burst.png"), full_page=True)
+    finally:
+        await state.db[ALERTS].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+
+
 @pytest.mark.usefixtures("platform", "web_dist")  # the node registered, the page built
 async def test_a_node_page_draws_the_nodes_newest_forecasts(
     context: BrowserContext, base_url: str, screenshots: Path, api: FastAPI

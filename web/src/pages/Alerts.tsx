@@ -52,7 +52,7 @@ export function AlertsPage({ feed }: { feed: AlertFeed }) {
       {shown.length === 0 ? (
         <p class="muted" data-testid="no-alerts">No alerts yet.</p>
       ) : (
-        <AlertList alerts={shown} testId="alerts" />
+        <AlertList alerts={shown} testId="alerts" bursts cut={shown.length >= STORED} />
       )}
       <h2>Failed dispatches</h2>
       <ErrorNote error={failed.error} />

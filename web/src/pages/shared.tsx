@@ -1,5 +1,5 @@
 import type { ComponentChildren } from "preact";
-import { isCritical, type Alert } from "../lib/alerts";
+import { groupBursts, isCritical, type Alert } from "../lib/alerts";
 import { useServices } from "../lib/context";
 import type { FreqStatus } from "../lib/format";
 import { label, num, time } from "../lib/format";
@@ -50,27 +50,76 @@ export function TableHead({ cols, numeric = [] }: { cols: string[]; numeric?: st
   );
 }
 
-/** Alerts newest first, each linking to its node's page (the grid's to none). */
-export function AlertList({ alerts, testId }: { alerts: Alert[]; testId: string }) {
-  const { navigate } = useServices();
+/** Alerts newest first, each linking to its node's page (the grid's to none); with
+ * `bursts`, the node alerts of one kind that came together as one row that opens to them.
+ * `cut`: older alerts than the last were left out, so a burst that reaches it may be larger. */
+export function AlertList({ alerts, testId, bursts = false, cut = false }: { alerts: Alert[]; testId: string; bursts?: boolean; cut?: boolean }) {
+  const rows = bursts ? groupBursts(alerts) : alerts.map((alert) => ({ alert }));
+  const last = alerts[alerts.length - 1];
   return (
     <ul class="alerts" data-testid={testId}>
-      {alerts.map((a) => (
-        <li key={a.id} class={isCritical(a) ? "alert critical" : "alert"}>
-          <span class="alert-kind">{label(a.kind)}</span>
-          <span class="alert-msg">
-            {a.dcId ? (
-              <a href={`/nodes/${encodeURIComponent(a.dcId)}`} onClick={(e) => (e.preventDefault(), navigate(`/nodes/${encodeURIComponent(a.dcId!)}`))}>
-                {a.dcId}
-              </a>
-            ) : (
-              "grid"
-            )}
-            : {a.message} {a.freq !== null ? `(${num(a.freq, 3, "Hz")})` : ""}
-          </span>
-          <time class="muted small">{time(a.at)}</time>
-        </li>
-      ))}
+      {rows.map((row) =>
+        "alert" in row ? (
+          <AlertRow key={row.alert.id} alert={row.alert} />
+        ) : (
+          <BurstRow key={`burst-${row.burst[0].id}`} alerts={row.burst} atLeast={cut && row.burst.includes(last)} />
+        ),
+      )}
     </ul>
+  );
+}
+
+function NodeLink({ dcId }: { dcId: string }) {
+  const { navigate } = useServices();
+  const path = `/nodes/${encodeURIComponent(dcId)}`;
+  return (
+    <a href={path} onClick={(e) => (e.preventDefault(), navigate(path))}>
+      {dcId}
+    </a>
+  );
+}
+
+function AlertRow({ alert: a }: { alert: Alert }) {
+  return (
+    <li class={isCritical(a) ? "alert critical" : "alert"}>
+      <span class="alert-kind">{label(a.kind)}</span>
+      <span class="alert-msg">
+        {a.dcId ? <NodeLink dcId={a.dcId} /> : "grid"}: {a.message} {a.freq !== null ? `(${num(a.freq, 3, "Hz")})` : ""}
+      </span>
+      <time class="muted small">{time(a.at)}</time>
+    </li>
+  );
+}
+
+// How a burst's summary says what its nodes did.
+const BURST_VERBS: Partial<Record<Alert["kind"], string>> = { NODE_OFFLINE: "went offline", NODE_ONLINE: "came back online" };
+const NAMED = 3;
+
+/** Node alerts of one kind that came together (`groupBursts`), newest first. */
+function BurstRow({ alerts, atLeast }: { alerts: Alert[]; atLeast: boolean }) {
+  const newest = alerts[0];
+  const oldest = alerts[alerts.length - 1];
+  const seconds = Math.round((Date.parse(newest.at) - Date.parse(oldest.at)) / 1000);
+  const ids = alerts.slice(0, NAMED).map((a) => a.dcId).join(", ");
+  const more = alerts.length > NAMED ? ` and ${alerts.length - NAMED} more` : "";
+  return (
+    <li class={isCritical(newest) ? "alert critical" : "alert"} data-testid="alert-burst">
+      <span class="alert-kind">{label(newest.kind)}</span>
+      <details class="alert-msg">
+        <summary>
+          {atLeast ? "at least " : ""}
+          {alerts.length} nodes {BURST_VERBS[newest.kind] ?? label(newest.kind).toLowerCase()} {seconds ? `within ${seconds} s` : "at once"}: {ids}
+          {more}
+        </summary>
+        <ul class="burst">
+          {alerts.map((a) => (
+            <li key={a.id}>
+              <NodeLink dcId={a.dcId!} />: {a.message} <time class="muted small">{time(a.at)}</time>
+            </li>
+          ))}
+        </ul>
+      </details>
+      <time class="muted small">{time(newest.at)}</time>
+    </li>
   );
 }
