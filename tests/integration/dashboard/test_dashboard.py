@@ -7,6 +7,7 @@ what a viewer may not do. Each page is saved as a screenshot under
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.integration.dashboard.conftest import fleet_ids
 from tests.integration.test_api_automation import forecast_doc
 from vpp.activities.forecast import ForecastActivities
 from vpp.api.state import ApiState
+from vpp.dispatch.documents import DISPATCHES
 from vpp.edge_sim.fleet import Fleet
 from vpp.ml.forecast.documents import FORECASTS
 from vpp.ml.forecast.messages import PublishInput
@@ -417,6 +419,44 @@ async def test_nodes_that_went_offline_together_are_one_row_of_the_alerts(
         await page.screenshot(path=str(screenshots / "alerts-burst.png"), full_page=True)
     finally:
         await state.db[ALERTS].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+
+
+async def test_a_failed_dispatch_on_the_alerts_page_says_what_became_of_its_nodes(
+    context: BrowserContext, base_url: str, web_dist: Path, api: FastAPI
+) -> None:
+    """A dispatch that ended with no node done, as one whose deadline passed while the
+    platform was down: the Alerts page lists it with its nodes' outcome, and opens it."""
+    state: ApiState = api.state.vpp
+    now = datetime.now(UTC).replace(microsecond=0)
+    dispatch_id = f"dash-failed-{uuid.uuid4().hex[:8]}"
+    counts = dict.fromkeys(("pending", "sent", "accepted", "completed", "rejected", "cancelled"), 0)
+    await state.db[DISPATCHES].insert_one(
+        {
+            "_id": dispatch_id,
+            "workflow_id": f"dispatch-{dispatch_id}",
+            "action": "charge",
+            "params": {"kw": 1.0, "duration_s": 900},
+            "targets": ["dash-node-a", "dash-node-b"],
+            "issued_by": "dash-tester",
+            "created_at": now,
+            "deadline": now + timedelta(minutes=1),
+            "status": "failed",
+            "node_count": 2,
+            "shard_count": 1,
+            "counts": counts | {"expired": 2},
+            "finished_at": now + timedelta(minutes=1),
+        }
+    )
+    try:
+        page = await context.new_page()
+        await log_in(page, base_url, "vpp-viewer", "vpp-viewer-dev")
+        await page.get_by_role("link", name="Alerts", exact=True).click()
+        row = page.locator("li.alert", has_text="by dash-tester")
+        await expect(row).to_contain_text("Charge by dash-tester: 0 of 2 completed: 2 expired")
+        await row.click()
+        await page.wait_for_url(f"**/dispatch/{dispatch_id}")
+    finally:
+        await state.db[DISPATCHES].delete_one({"_id": dispatch_id})
 
 
 @pytest.mark.usefixtures("platform", "web_dist")  # the node registered, the page built

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { label, latency, metricColumns, num, withGaps } from "./format";
+import { label, latency, metricColumns, num, shortfall, withGaps } from "./format";
 
 describe("label", () => {
   it("turns an enum value into words", () => {
@@ -97,5 +97,16 @@ describe("withGaps", () => {
     ];
     expect(withGaps(rows, 180)).toEqual(rows);
     expect(withGaps([], 180)).toEqual([]);
+  });
+});
+
+describe("shortfall", () => {
+  it("says how many nodes completed and what became of the others", () => {
+    expect(shortfall({ completed: 0, rejected: 0, expired: 2, cancelled: 0, total: 2 })).toBe("0 of 2 completed: 2 expired");
+    expect(shortfall({ completed: 3, rejected: 1, expired: 2, cancelled: 0, total: 6 })).toBe("3 of 6 completed: 1 rejected, 2 expired");
+  });
+
+  it("names no status none of the nodes ended in", () => {
+    expect(shortfall({ completed: 0, rejected: 0, expired: 0, cancelled: 0, total: 0 })).toBe("0 of 0 completed");
   });
 });

@@ -167,3 +167,18 @@ export function metricColumns(names: Iterable<string>): { name: string; heading:
   const other = [...present].filter((name) => !listed.has(name)).map((name) => ({ name, heading: name, digits: 3 }));
   return [...known, ...other];
 }
+
+/** A dispatch's nodes by final status (`StatusCounts`, as much of it as is asked for). */
+export interface Outcome {
+  completed: number;
+  rejected: number;
+  expired: number;
+  cancelled: number;
+  total: number;
+}
+
+/** How a dispatch fell short, from its nodes' statuses: "0 of 2 completed: 2 expired". */
+export function shortfall(counts: Outcome): string {
+  const missed = (["rejected", "expired", "cancelled"] as const).filter((k) => counts[k] > 0).map((k) => `${counts[k]} ${k}`);
+  return `${counts.completed} of ${counts.total} completed${missed.length ? `: ${missed.join(", ")}` : ""}`;
+}

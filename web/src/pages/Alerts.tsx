@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ALERT_FIELDS, mergeAlerts, notificationsSupported, type Alert, type AlertFeed } from "../lib/alerts";
 import { useQuery, useServices } from "../lib/context";
-import { label, time } from "../lib/format";
+import { label, shortfall, time, type Outcome } from "../lib/format";
 import { AlertList, ErrorNote, StatusPill } from "./shared";
 
 const KINDS = ["ALL", "NODE_OFFLINE", "NODE_ONLINE", "FREQUENCY_OUT_OF_BAND", "FREQUENCY_RESTORED"] as const;
@@ -10,8 +10,9 @@ const KINDS = ["ALL", "NODE_OFFLINE", "NODE_ONLINE", "FREQUENCY_OUT_OF_BAND", "F
 const STORED = 100;
 const HISTORY = `query($first: Int!, $kind: AlertKind) { alertHistory(first: $first, kind: $kind) { edges { node { ${ALERT_FIELDS} } } } }`;
 
-const FAILED = `query { failed: dispatches(first: 10, status: FAILED) { edges { node { dispatchId action createdAt status reason issuedBy } } }
-  partial: dispatches(first: 10, status: PARTIAL) { edges { node { dispatchId action createdAt status reason issuedBy } } } }`;
+const FAILED_FIELDS = "dispatchId action createdAt status reason issuedBy counts { completed rejected expired cancelled total }";
+const FAILED = `query { failed: dispatches(first: 10, status: FAILED) { edges { node { ${FAILED_FIELDS} } } }
+  partial: dispatches(first: 10, status: PARTIAL) { edges { node { ${FAILED_FIELDS} } } } }`;
 
 interface FailedDispatch {
   dispatchId: string;
@@ -20,6 +21,7 @@ interface FailedDispatch {
   status: string;
   reason: string | null;
   issuedBy: string;
+  counts: Outcome;
 }
 
 export function AlertsPage({ feed }: { feed: AlertFeed }) {
@@ -64,8 +66,8 @@ export function AlertsPage({ feed }: { feed: AlertFeed }) {
             <li key={d.dispatchId} class="alert clickable" onClick={() => navigate(`/dispatch/${encodeURIComponent(d.dispatchId)}`)}>
               <StatusPill status={d.status} />
               <span class="alert-msg">
-                {label(d.action)} by {d.issuedBy}
-                {d.reason ? `: ${d.reason}` : ""}
+                {label(d.action)} by {d.issuedBy}: {shortfall(d.counts)}
+                {d.reason ? ` (${d.reason})` : ""}
               </span>
               <time class="muted small">{time(d.createdAt)}</time>
             </li>
