@@ -1,6 +1,7 @@
 import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { flatRange } from "./scale";
 
 export interface SeriesSpec {
   label: string;
@@ -44,7 +45,10 @@ export function Chart({ title, warning, series, data, height = 200, testId, wind
       height,
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: span ? { time: true, range: (_u, _min, max) => [max - span, max] } : { time: true } },
+      scales: {
+        x: span ? { time: true, range: (_u, _min, max) => [max - span, max] } : { time: true },
+        y: { range: (_u, min, max) => (min === null || max === null ? [min, max] : (flatRange(min, max) ?? uPlot.rangeNum(min, max, 0.1, true))) },
+      },
       axes: [{ stroke: "#8a94a6", grid: { stroke: "#2a3242" } }, { stroke: "#8a94a6", grid: { stroke: "#2a3242" }, size: 56 }],
       series: [
         {},
