@@ -152,6 +152,10 @@ async def visit_other_pages(page: Page, base_url: str, screenshots: Path) -> Non
     await page.goto(f"{base_url}/nodes/{fleet_ids()[0]}")
     await expect(page.get_by_test_id("node-commands")).to_contain_text("Completed")
     await expect(page.get_by_test_id("node-power-chart")).to_be_visible()
+    # Whatever its kind, a node no cycle has forecast yet says when one will.
+    await expect(page.get_by_text("No forecast for this node yet")).to_contain_text(
+        "once it has a day of recent history"
+    )
     await page.screenshot(path=str(screenshots / "node.png"), full_page=True)
     await page.get_by_role("link", name="Dispatch", exact=True).click()
     await expect(page.get_by_test_id("past-dispatches")).to_contain_text("Discharge")

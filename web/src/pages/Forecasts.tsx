@@ -238,7 +238,7 @@ export function ForecastsPage() {
       {forecasts.data === null && !forecasts.error ? (
         <Loading what="forecasts" />
       ) : forecasts.data && forecasts.data.length === 0 ? (
-        <p class="note">No forecast for {series === "fleet" ? "the fleet" : series} yet: the forecast cycle forecasts the homes that have recent history, and the fleet once one has.</p>
+        <p class="note">No forecast for {series === "fleet" ? "the fleet" : series} yet: the forecast cycle forecasts each node once it has a day of recent history, and the fleet once one has.</p>
       ) : (
         <div class="charts">
           {(forecasts.data ?? []).map((fc) => (

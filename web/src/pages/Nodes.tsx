@@ -212,7 +212,7 @@ export function NodePage({ dcId }: { dcId: string }) {
         />
       </div>
       <ErrorNote error={forecasts.error ? `Forecasts not available: ${forecasts.error}` : null} />
-      <NodeForecasts home={node?.kind === "HOME_DER"} forecasts={forecasts.data} />
+      <NodeForecasts forecasts={forecasts.data} />
       <h2>Commands</h2>
       <CommandTable commands={answer.data?.dispatchLog ?? []} />
       <h2>Alerts</h2>
@@ -258,15 +258,14 @@ function CommandTable({ commands }: { commands: Command[] }) {
   );
 }
 
-/** A home's newest load and PV forecasts (the cycle forecasts homes; a data centre's
- * section shows only if it has some). */
-function NodeForecasts({ home, forecasts }: { home: boolean; forecasts: Forecast[] | null }) {
-  if (forecasts === null || (!home && forecasts.length === 0)) return null;
+/** A node's newest load and PV forecasts. */
+function NodeForecasts({ forecasts }: { forecasts: Forecast[] | null }) {
+  if (forecasts === null) return null;
   return (
     <>
       <h2>Forecast</h2>
       {forecasts.length === 0 ? (
-        <p class="note">No forecast for this node yet: the forecast cycle forecasts homes that have recent history.</p>
+        <p class="note">No forecast for this node yet: the forecast cycle forecasts a node once it has a day of recent history.</p>
       ) : (
         <div class="charts">
           {forecasts.map((fc) => (
