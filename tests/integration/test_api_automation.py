@@ -304,7 +304,7 @@ async def test_forecast_accuracy_scores_the_stored_forecasts_on_the_measured_hou
         forecast_doc(node, "load_kw", start, [3.0] * 20 + [4.0] * 4)
     )
     query = """query($s: ID!) { forecastAccuracy(seriesId: $s, target: LOAD) {
-        seriesId forecasts points mae mase naiveMae coverage80 meetsTarget models
+        seriesId forecasts unmatched points mae mase naiveMae coverage80 meetsTarget models
         leads { hoursAhead points mae } } }"""
     try:
         body = (await gql(client, query, {"s": node}, await tokens.headers("viewer"))).json()
@@ -313,6 +313,7 @@ async def test_forecast_accuracy_scores_the_stored_forecasts_on_the_measured_hou
     assert "errors" not in body, body
     found = body["data"]["forecastAccuracy"]
     assert (found["seriesId"], found["forecasts"], found["points"]) == (node, 1, 24)
+    assert found["unmatched"] == 0  # a node's forecast sums no nodes
     assert found["mae"] == pytest.approx(4 / 24)
     assert found["naiveMae"] == pytest.approx(2.0)
     assert found["mase"] == pytest.approx(1 / 12)

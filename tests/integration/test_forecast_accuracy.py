@@ -172,6 +172,31 @@ async def test_the_fleet_is_scored_against_its_nodes_sum(fdb: Database) -> None:
         await fdb.client.drop_database(db.name)
 
 
+async def test_a_fleet_forecast_of_another_number_of_nodes_is_not_scored(fdb: Database) -> None:
+    """A cycle that ran before a node had its day of history summed one node fewer than
+    the fleet measured since: scored against the larger sum, the missing node's load would
+    count as its error, so it is counted as unmatched instead."""
+    db = fdb.client[f"{fdb.name}_fleet_nodes"]  # a store whose only nodes are this fleet's
+    try:
+        a, b = measured(0.0), measured(0.5)
+        await write_history(db, "acc-nodes-a", a)
+        await write_history(db, "acc-nodes-b", b)
+        total = [x + y for x, y in zip(a, b, strict=True)]
+        after = DAY + timedelta(days=1)
+
+        await db[FORECASTS].insert_one(forecast(FLEET_SERIES, a[24:], nodes=1))
+        short = await score(db, FLEET_SERIES, after)
+        assert (short.unmatched, short.forecasts, short.points) == (1, 0, 0)
+
+        # A newer forecast of the same first hour that summed both is the one scored.
+        later = DAY + timedelta(minutes=15)
+        await db[FORECASTS].insert_one(forecast(FLEET_SERIES, total[24:], issued=later, nodes=2))
+        both = await score(db, FLEET_SERIES, after)
+        assert (both.unmatched, both.forecasts, both.points, both.mae) == (0, 1, 24, 0.0)
+    finally:
+        await fdb.client.drop_database(db.name)
+
+
 @pytest.mark.parametrize(
     ("series", "days", "field", "message"),
     [

@@ -12,6 +12,9 @@ a first hour; only the newest of each counts, and every first hour weighs the sa
 fleet's actual is the sum of its members: the nodes measured for at least a day of the
 period, as the cycle forecasts no node with less (a node that has just joined, or reports
 no load, is left out). An hour any member lacks is not scored, since the sum would be short.
+A fleet forecast that summed another number of nodes (its `nodes`: one made before a
+member had its day of history) is not scored either, but counted as `unmatched`: against
+a sum of more nodes it would count their load as its error.
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class ForecastAccuracy:
     since: datetime  # the first forecast hour looked at
     until: datetime  # the end of the last whole hour
     forecasts: int  # forecasts with at least one scored step (one per first hour)
+    unmatched: int  # fleet forecasts not scored: they summed another number of nodes
     fallbacks: int  # of them, made by the seasonal-naive fallback
     models: list[str]  # the models that made them, e.g. "load_kw-lightgbm v3"
     points: int  # forecast steps scored
@@ -87,11 +91,16 @@ async def forecast_accuracy(
     season = settings.naive_season_h
     # From a season before the first forecast hour (its naive) to the last whole hour.
     start = since - timedelta(hours=season)
-    actual = await _measured(db, series_id, target, start, until)
+    actual, members = await _measured(db, series_id, target, start, until)
 
     scored: list[dict[str, Any]] = []
     parts: list[FloatArray] = []  # per forecast: (scored steps, 7) rows, see `_COLUMNS`
+    unmatched = 0
     for f in forecasts:
+        summed = f.get("nodes")  # None: a node's forecast, or one stored before the count
+        if members is not None and summed is not None and summed != members:
+            unmatched += 1
+            continue
         origin = hours_between(start, f["start"])
         steps = min(len(f["q50"]), hours_between(f["start"], until))
         rows = np.column_stack(
@@ -114,6 +123,7 @@ async def forecast_accuracy(
         since=since,
         until=until,
         forecasts=len(scored),
+        unmatched=unmatched,
         fallbacks=sum(1 for f in scored if f.get("fallback")),
         models=sorted({_model_label(f) for f in scored}),
         points=len(points),
@@ -174,7 +184,7 @@ async def _newest_per_first_hour(
     }
     fields = [
         *("start", "issued_at", "step_minutes", "q10", "q50", "q90"),
-        *("model_name", "model_version", "fallback"),
+        *("model_name", "model_version", "fallback", "nodes"),
     ]
     newest: dict[datetime, dict[str, Any]] = {}
     async for doc in db[FORECASTS].find(query, dict.fromkeys(fields, 1)).sort("issued_at", 1):
@@ -188,22 +198,24 @@ async def _newest_per_first_hour(
 
 async def _measured(
     db: Database, series_id: str, target: Target, start: datetime, end: datetime
-) -> FloatArray:
-    """The measured hours of [start, end) (NaN where unknown); the fleet's is its members'
-    sum, unknown where any of them is."""
+) -> tuple[FloatArray, int | None]:
+    """The measured hours of [start, end) (NaN where unknown), and for the fleet how many
+    members it sums (None for a node); the fleet's is its members' sum, unknown where any
+    of them is."""
+    unknown = np.full(hours_between(start, end), np.nan)
     if series_id != FLEET_SERIES:
         raw = await read_series(db, [series_id], [target.value], start, end)
         found = raw.get(series_id)
-        return found[target.value] if found else np.full(hours_between(start, end), np.nan)
+        return (found[target.value] if found else unknown), None
     raw = await read_series(db, None, [target.value], start, end)
     members = [
         c[target.value] for c in raw.values() if np.isfinite(c[target.value]).sum() >= MIN_KNOWN_H
     ]
     if not members:
-        return np.full(hours_between(start, end), np.nan)
+        return unknown, 0
     # NaN propagates through the sum: an hour one member lacks is unknown for the fleet.
     total: FloatArray = np.sum(members, axis=0)
-    return total
+    return total, len(members)
 
 
 def _model_label(f: dict[str, Any]) -> str:

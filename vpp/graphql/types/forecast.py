@@ -272,6 +272,10 @@ class ForecastAccuracy:
     since: datetime = strawberry.field(description="The first forecast hour looked at")
     until: datetime = strawberry.field(description="The end of the last whole hour")
     forecasts: int = strawberry.field(description="Forecasts with a scored step")
+    unmatched: int = strawberry.field(
+        description="The fleet's forecasts not scored because they summed another number of "
+        "nodes than the measured fleet (made before a node had a day of history); 0 for a node"
+    )
     fallbacks: int = strawberry.field(description="Of them, made by the seasonal-naive fallback")
     models: list[str] = strawberry.field(description="The models that made them")
     points: int = strawberry.field(description="Forecast steps scored")
@@ -296,6 +300,7 @@ class ForecastAccuracy:
             since=a.since,
             until=a.until,
             forecasts=a.forecasts,
+            unmatched=a.unmatched,
             fallbacks=a.fallbacks,
             models=a.models,
             points=a.points,

@@ -57,6 +57,8 @@ interface ForecastMetrics {
 interface Accuracy {
   target: "LOAD" | "PV";
   forecasts: number;
+  /** the fleet's forecasts not scored: they summed another number of nodes than were measured */
+  unmatched: number;
   fallbacks: number;
   points: number;
   mae: number | null;
@@ -70,7 +72,7 @@ const FORECAST_FIELDS = "seriesId target cycleId issuedAt staleAfter model fallb
 const LIVE_FORECASTS = `subscription($id: ID!) { forecasts(seriesId: $id) { ${FORECAST_FIELDS} } }`;
 const MODELS = `query { models(kind: "forecast", last: 20) { name version kind target champion trainedAt metrics { name value } } }`;
 const FLEX = `query($kind: NodeKind) { flexibility(kind: $kind) { nodes chargeKw dischargeKw chargeKwh dischargeKwh chargeHours dischargeHours computedAt forecastNodes hours { at upKw downKw netLoadKw } } }`;
-const ACCURACY_FIELDS = "target forecasts fallbacks points mae mase coverage80 meetsTarget models";
+const ACCURACY_FIELDS = "target forecasts unmatched fallbacks points mae mase coverage80 meetsTarget models";
 const ACCURACY = `query($id: ID!, $days: Int!) { load: forecastAccuracy(seriesId: $id, target: LOAD, days: $days) { ${ACCURACY_FIELDS} } pv: forecastAccuracy(seriesId: $id, target: PV, days: $days) { ${ACCURACY_FIELDS} } }`;
 const BACKTEST = `query { forecastMetrics { ranAt testFrom testUntil buildings rows { target series model mae mase coverage80 fitSeconds origins } best { target model mase meetsTarget } } }`;
 
@@ -123,8 +125,20 @@ export function ForecastChart({ forecast, registered = null }: { forecast: Forec
 
 /** How the stored forecasts of a series did against what was then measured. */
 function AccuracyTable({ rows, days }: { rows: Accuracy[]; days: number }) {
+  const unmatched = rows.filter((r) => r.unmatched > 0);
+  const note = unmatched.length ? (
+    <p class="muted small" data-testid="accuracy-unmatched">
+      Not scored: {unmatched.map((r) => `${r.unmatched} ${r.target === "PV" ? "PV" : "load"}`).join(" and ")} forecast{unmatched.length === 1 && unmatched[0].unmatched === 1 ? "" : "s"} of the fleet
+      that summed another number of nodes than the fleet measured since (made before a node had a day of history).
+    </p>
+  ) : null;
   if (rows.every((r) => r.points === 0)) {
-    return <p class="muted">No forecast of the last {days === 1 ? "day" : `${days} days`} has a measured hour yet.</p>;
+    return (
+      <>
+        <p class="muted">No forecast of the last {days === 1 ? "day" : `${days} days`} has a measured hour yet.</p>
+        {note}
+      </>
+    );
   }
   return (
     <div class="table-wrap">
@@ -159,6 +173,7 @@ function AccuracyTable({ rows, days }: { rows: Accuracy[]; days: number }) {
           ))}
         </tbody>
       </table>
+      {note}
     </div>
   );
 }
