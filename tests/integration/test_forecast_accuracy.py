@@ -6,7 +6,8 @@ against its nodes' sum, and bad arguments are refused before the store is read."
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -142,13 +143,24 @@ async def test_the_newest_forecast_of_a_first_hour_is_the_one_scored(fdb: Databa
     assert found.mase == pytest.approx(1.0)
 
 
-async def test_the_fleet_is_scored_against_its_nodes_sum(fdb: Database) -> None:
-    db = fdb.client[f"{fdb.name}_fleet"]  # a store whose only nodes are this fleet's
+@asynccontextmanager
+async def two_node_fleet(
+    fdb: Database, name: str
+) -> AsyncIterator[tuple[Database, list[float], list[float]]]:
+    """A store of its own whose only nodes are `acc-<name>-a` and `-b`, both measured: it,
+    the first node's hours and the two's sum."""
+    db = fdb.client[f"{fdb.name}_{name}"]
     try:
         a, b = measured(0.0), measured(0.5)
-        await write_history(db, "acc-fleet-a", a)
-        await write_history(db, "acc-fleet-b", b)
-        total = [x + y for x, y in zip(a, b, strict=True)]
+        await write_history(db, f"acc-{name}-a", a)
+        await write_history(db, f"acc-{name}-b", b)
+        yield db, a, [x + y for x, y in zip(a, b, strict=True)]
+    finally:
+        await fdb.client.drop_database(db.name)
+
+
+async def test_the_fleet_is_scored_against_its_nodes_sum(fdb: Database) -> None:
+    async with two_node_fleet(fdb, "fleet") as (db, _, total):
         await db[FORECASTS].insert_one(forecast(FLEET_SERIES, total[24:]))
         after = DAY + timedelta(days=1)
 
@@ -168,20 +180,13 @@ async def test_the_fleet_is_scored_against_its_nodes_sum(fdb: Database) -> None:
             {"series_id": "acc-fleet-b", "day": DAY}, {"$set": {"channels.load_kw.5": None}}
         )
         assert (await score(db, FLEET_SERIES, after)).points == 23
-    finally:
-        await fdb.client.drop_database(db.name)
 
 
 async def test_a_fleet_forecast_of_another_number_of_nodes_is_not_scored(fdb: Database) -> None:
     """A cycle that ran before a node had its day of history summed one node fewer than
     the fleet measured since: scored against the larger sum, the missing node's load would
     count as its error, so it is counted as unmatched instead."""
-    db = fdb.client[f"{fdb.name}_fleet_nodes"]  # a store whose only nodes are this fleet's
-    try:
-        a, b = measured(0.0), measured(0.5)
-        await write_history(db, "acc-nodes-a", a)
-        await write_history(db, "acc-nodes-b", b)
-        total = [x + y for x, y in zip(a, b, strict=True)]
+    async with two_node_fleet(fdb, "nodes") as (db, a, total):
         after = DAY + timedelta(days=1)
 
         await db[FORECASTS].insert_one(forecast(FLEET_SERIES, a[24:], nodes=1))
@@ -193,8 +198,6 @@ async def test_a_fleet_forecast_of_another_number_of_nodes_is_not_scored(fdb: Da
         await db[FORECASTS].insert_one(forecast(FLEET_SERIES, total[24:], issued=later, nodes=2))
         both = await score(db, FLEET_SERIES, after)
         assert (both.unmatched, both.forecasts, both.points, both.mae) == (0, 1, 24, 0.0)
-    finally:
-        await fdb.client.drop_database(db.name)
 
 
 @pytest.mark.parametrize(
