@@ -1,4 +1,4 @@
-import { ago } from "./format";
+import { ago, plural } from "./format";
 
 /** What the API says of a forecast's age: when it was made and when a newer one was due. */
 export interface Dated {
@@ -26,13 +26,9 @@ export interface Summed {
 export function coverage(forecast: Summed, registered: number | null): { title: string; warning: string | null } | null {
   const summed = forecast.nodes;
   if (summed === null) return null;
-  if (registered === null || summed >= registered) return { title: `sum of ${nodes(summed)}`, warning: null };
+  if (registered === null || summed >= registered) return { title: `sum of ${plural(summed, "node")}`, warning: null };
   return {
-    title: `sum of ${summed} of ${nodes(registered)}`,
-    warning: `leaves out ${nodes(registered - summed)} with less than a day of recent history`,
+    title: `sum of ${summed} of ${plural(registered, "node")}`,
+    warning: `leaves out ${plural(registered - summed, "node")} with less than a day of recent history`,
   };
-}
-
-function nodes(count: number): string {
-  return `${count} node${count === 1 ? "" : "s"}`;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { label, latency, metricColumns, num, shortfall, withGaps } from "./format";
+import { label, latency, metricColumns, num, plural, shortfall, withGaps } from "./format";
 
 describe("label", () => {
   it("turns an enum value into words", () => {
@@ -108,5 +108,11 @@ describe("shortfall", () => {
 
   it("names no status none of the nodes ended in", () => {
     expect(shortfall({ completed: 0, rejected: 0, expired: 0, cancelled: 0, total: 0 })).toBe("0 of 0 completed");
+  });
+});
+
+describe("plural", () => {
+  it("adds an s to any count but one", () => {
+    expect([0, 1, 2].map((n) => plural(n, "node"))).toEqual(["0 nodes", "1 node", "2 nodes"]);
   });
 });

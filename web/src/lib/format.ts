@@ -182,3 +182,8 @@ export function shortfall(counts: Outcome): string {
   const missed = (["rejected", "expired", "cancelled"] as const).filter((k) => counts[k] > 0).map((k) => `${counts[k]} ${k}`);
   return `${counts.completed} of ${counts.total} completed${missed.length ? `: ${missed.join(", ")}` : ""}`;
 }
+
+/** "1 node", "3 nodes": a count with its noun, plural when it is not one. */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}

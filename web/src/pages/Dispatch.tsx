@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useLoad, useQuery, useServices } from "../lib/context";
-import { ACTIONS, checkDispatch, duration, label, latency, num, power, TERMINAL, time, type Action, type DispatchForm, type DispatchInput } from "../lib/format";
+import { ACTIONS, checkDispatch, duration, label, latency, num, plural, power, TERMINAL, time, type Action, type DispatchForm, type DispatchInput } from "../lib/format";
 import { ApiError } from "../lib/gql";
 import { allNodes } from "./Fleet";
 import { ErrorNote, Loading, Online, StatusPill, TableHead } from "./shared";
@@ -131,7 +131,7 @@ function DispatchFormView() {
     }
   };
 
-  const targetText = confirm ? (confirm.allNodes ? "all nodes" : `${confirm.targets!.length} node${confirm.targets!.length === 1 ? "" : "s"}`) : "";
+  const targetText = confirm ? (confirm.allNodes ? "all nodes" : plural(confirm.targets!.length, "node")) : "";
   return (
     <form class="card dispatch-form" onSubmit={review} noValidate data-testid="dispatch-form">
       <h2>New dispatch</h2>

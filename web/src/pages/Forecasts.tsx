@@ -2,7 +2,7 @@ import { useMemo, useState } from "preact/hooks";
 import { Chart } from "../lib/Chart";
 import { useLoad, useNow, useQuery, useServices, useSubscription } from "../lib/context";
 import { coverage, staleness } from "../lib/forecast";
-import { columns, label, metricColumns, num, power, time } from "../lib/format";
+import { columns, label, metricColumns, num, plural, power, time } from "../lib/format";
 import { allNodes } from "./Fleet";
 import { ErrorNote, Kpi, Loading } from "./shared";
 
@@ -128,8 +128,8 @@ function AccuracyTable({ rows, days }: { rows: Accuracy[]; days: number }) {
   const unmatched = rows.filter((r) => r.unmatched > 0);
   const note = unmatched.length ? (
     <p class="muted small" data-testid="accuracy-unmatched">
-      Not scored: {unmatched.map((r) => `${r.unmatched} ${r.target === "PV" ? "PV" : "load"}`).join(" and ")} forecast{unmatched.length === 1 && unmatched[0].unmatched === 1 ? "" : "s"} of the fleet
-      that summed another number of nodes than the fleet measured since (made before a node had a day of history).
+      Not scored: the fleet's {unmatched.map((r) => plural(r.unmatched, `${r.target === "PV" ? "PV" : "load"} forecast`)).join(" and ")} that summed another number of nodes than
+      the fleet measured since (made before a node had a day of history).
     </p>
   ) : null;
   if (rows.every((r) => r.points === 0)) {
